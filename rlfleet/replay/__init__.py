@@ -1,1 +1,23 @@
-"""rlfleet.replay."""
+"""rlfleet.replay: prioritized and uniform replay, sum tree, frame-deduplicated image storage,
+snapshots, the n-step accumulator and the samples-per-insert limiter. See docs/replay.md."""
+
+from rlfleet.replay.fields import FieldSpec, FrameStackSpec
+from rlfleet.replay.frames import FrameStore
+from rlfleet.replay.nstep import NStepAccumulator
+from rlfleet.replay.prioritized import PrioritizedReplay
+from rlfleet.replay.rate_limiter import SamplesPerInsertLimiter
+from rlfleet.replay.storage import Sample
+from rlfleet.replay.sumtree import SumTree
+from rlfleet.replay.uniform import UniformReplay
+
+__all__ = [
+    "FieldSpec",
+    "FrameStackSpec",
+    "FrameStore",
+    "NStepAccumulator",
+    "PrioritizedReplay",
+    "SamplesPerInsertLimiter",
+    "Sample",
+    "SumTree",
+    "UniformReplay",
+]

@@ -1,0 +1,149 @@
+"""CartPole stepped as one numpy array: the fast path for ``CartPole-v0`` / ``CartPole-v1``.
+
+CartPole solve time is one of rlfleet's headline figures, and with K environments the per-env
+Python loop of :class:`~rlfleet.envs.vector.BatchedEnv` costs ~10-15 µs per environment (most of
+it Gymnasium's per-step checks), more than the physics. This class advances all K carts with one
+set of array operations, reproducing Gymnasium's ``CartPoleEnv`` exactly: the same constants,
+Euler integration in the same operation order (float64 state, float32 observations), reward 1.0
+per step including the terminal one, the id's ``TimeLimit`` (truncation when the elapsed steps
+reach the limit), and resets drawn from each environment's own generator seeded ``seed + i``, as
+``env.reset(seed=seed + i)`` would. The unit tests compare it step by step with Gymnasium's env.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+
+from rlfleet.envs.vector import BatchedEnv, StepResult
+from rlfleet.errors import EnvError
+
+__all__ = ["VectorCartPole"]
+
+# Gymnasium CartPoleEnv constants.
+_GRAVITY = 9.8
+_MASSCART = 1.0
+_MASSPOLE = 0.1
+_TOTAL_MASS = _MASSPOLE + _MASSCART
+_LENGTH = 0.5
+_POLEMASS_LENGTH = _MASSPOLE * _LENGTH
+_FORCE_MAG = 10.0
+_TAU = 0.02
+_THETA_THRESHOLD = 12 * 2 * math.pi / 360
+_X_THRESHOLD = 2.4
+
+
+class VectorCartPole(BatchedEnv):
+    """K CartPoles as arrays; same interface and semantics as :class:`BatchedEnv`."""
+
+    def __init__(
+        self, num_envs: int, seed: int, max_episode_steps: int, env_id: str = "CartPole-v1"
+    ) -> None:
+        if num_envs < 1:
+            raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        # The spaces of the Gymnasium env, so callers see exactly what gym.make would give.
+        probe = gym.make(env_id)
+        self.envs = []
+        self.env_id = env_id
+        self.seed = int(seed)
+        self.num_envs = int(num_envs)
+        self.observation_space = probe.observation_space
+        self.action_space = probe.action_space
+        probe.close()
+        self.obs_shape = (4,)
+        self.obs_dtype = np.dtype(np.float32)
+        self.max_episode_steps = int(max_episode_steps)
+        self._state = np.zeros((self.num_envs, 4), dtype=np.float64)
+        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
+        self._rngs: list[np.random.Generator] = []
+        self._ep_return = np.zeros(self.num_envs, dtype=np.float64)
+        self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
+        self._needs_reset = True
+        self._closed = False
+
+    def reset(self) -> np.ndarray:
+        """Reset all carts (seeding env i with ``seed + i`` on the first call); [K, 4] float32."""
+        if self._needs_reset:
+            self._rngs = [seeding.np_random(self.seed + i)[0] for i in range(self.num_envs)]
+            self.action_space.seed(self.seed)
+        for i, rng in enumerate(self._rngs):
+            self._state[i] = rng.uniform(low=-0.05, high=0.05, size=(4,))
+        self._elapsed[:] = 0
+        self._ep_return[:] = 0.0
+        self._ep_length[:] = 0
+        self._needs_reset = False
+        return self._state.astype(np.float32)
+
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Step all K carts with ``actions`` (0 = push left, 1 = push right)."""
+        if self._needs_reset:
+            raise EnvError("call reset() before step() (the environments have not been reset)")
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,):
+            raise EnvError(
+                f"actions must have {self.num_envs} rows (one per env), got shape {actions.shape}"
+            )
+        if ((actions != 0) & (actions != 1)).any():
+            bad = actions[(actions != 0) & (actions != 1)]
+            raise EnvError(f"{self.env_id} actions must be 0 or 1, got {bad.tolist()}")
+
+        s = self._state
+        x, x_dot, theta, theta_dot = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
+        force = np.where(actions == 1, _FORCE_MAG, -_FORCE_MAG)
+        costheta = np.cos(theta)
+        sintheta = np.sin(theta)
+        # Same expression order as Gymnasium so the float64 results are bit-identical.
+        temp = (force + _POLEMASS_LENGTH * np.square(theta_dot) * sintheta) / _TOTAL_MASS
+        thetaacc = (_GRAVITY * sintheta - costheta * temp) / (
+            _LENGTH * (4.0 / 3.0 - _MASSPOLE * np.square(costheta) / _TOTAL_MASS)
+        )
+        xacc = temp - _POLEMASS_LENGTH * thetaacc * costheta / _TOTAL_MASS
+        new = np.empty_like(s)
+        new[:, 0] = x + _TAU * x_dot
+        new[:, 1] = x_dot + _TAU * xacc
+        new[:, 2] = theta + _TAU * theta_dot
+        new[:, 3] = theta_dot + _TAU * thetaacc
+        self._state = new
+
+        terminated = (
+            (new[:, 0] < -_X_THRESHOLD)
+            | (new[:, 0] > _X_THRESHOLD)
+            | (new[:, 2] < -_THETA_THRESHOLD)
+            | (new[:, 2] > _THETA_THRESHOLD)
+        )
+        self._elapsed += 1
+        truncated = self._elapsed >= self.max_episode_steps
+        reward = np.ones(self.num_envs, dtype=np.float32)
+        next_obs = new.astype(np.float32)
+
+        ended = terminated | truncated
+        self._ep_return += 1.0
+        self._ep_length += 1
+        episode_returns = np.where(ended, self._ep_return, np.nan)
+        episode_lengths = np.where(ended, self._ep_length, 0)
+        if ended.any():
+            idx = np.flatnonzero(ended)
+            for i in idx.tolist():  # only the envs whose episode ended draw a new start
+                new[i] = self._rngs[i].uniform(low=-0.05, high=0.05, size=(4,))
+            self._elapsed[idx] = 0
+            self._ep_return[idx] = 0.0
+            self._ep_length[idx] = 0
+            obs = new.astype(np.float32)
+        else:
+            obs = next_obs
+        return StepResult(
+            obs=obs,
+            next_obs=next_obs,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            episode_returns=episode_returns,
+            episode_lengths=episode_lengths,
+        )
+
+    def close(self) -> None:
+        """Nothing to release; idempotent like :meth:`BatchedEnv.close`."""
+        self._closed = True

@@ -1,0 +1,190 @@
+"""Build a :class:`~rlfleet.envs.vector.BatchedEnv` from an environment id.
+
+Three families of ids:
+
+* ``MinAtar/<Game>-v0|v1`` -> :class:`~rlfleet.envs.minatar.MinAtarEnv` (uint8 [C, 10, 10]);
+* ``ALE/<Game>-v5`` -> the DQN Atari stack of :mod:`rlfleet.envs.atari` (uint8 [4, 84, 84]);
+* any other Gymnasium id -> ``gymnasium.make`` as registered.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+
+import gymnasium as gym
+
+from rlfleet.envs.atari import make_atari_env, register_ale
+from rlfleet.envs.cartpole import VectorCartPole
+from rlfleet.envs.minatar import MinAtarEnv, minatar_ids, parse_minatar_id, register_minatar
+from rlfleet.envs.vector import BatchedEnv
+from rlfleet.errors import EnvError
+
+__all__ = ["check_discrete", "known_env_ids", "make_env", "make_vector_env"]
+
+_registered = False
+_FAST_CARTPOLE = ("CartPole-v0", "CartPole-v1")
+
+
+def _ensure_registered() -> None:
+    """Register MinAtar, ALE (when ale-py is installed) and netsim ids once per process.
+
+    Done lazily rather than at ``import rlfleet.envs`` so that importing the package stays cheap
+    and a netsim module importing from ``rlfleet.envs`` cannot form an import cycle.
+    """
+    global _registered
+    if _registered:
+        return
+    register_minatar()
+    register_ale()
+    # The congestion-control simulator is a sibling sub-package; register its ids when it exists.
+    # Its failures are not swallowed: a broken netsim should be seen, not silently missing.
+    spec = importlib.util.find_spec("rlfleet.envs.netsim")
+    if spec is not None and spec.origin is not None:  # origin None: namespace dir, no __init__
+        from rlfleet.envs import netsim
+
+        register = getattr(netsim, "register_netsim_envs", None)
+        if register is not None:
+            register()
+    _registered = True
+
+
+def known_env_ids() -> list[str]:
+    """Every id :func:`make_vector_env` accepts in this installation, sorted."""
+    _ensure_registered()
+    return sorted(set(gym.registry) | set(minatar_ids()))
+
+
+def _unknown_id_error(env_id: str) -> EnvError:
+    ids = known_env_ids()
+    close = difflib.get_close_matches(env_id, ids, n=5, cutoff=0.5)
+    if not close:
+        # Case-insensitive second chance ("cartpole-v1", "breakout").
+        lower = {i.lower(): i for i in ids}
+        close = [
+            lower[m] for m in difflib.get_close_matches(env_id.lower(), lower, n=5, cutoff=0.4)
+        ]
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    atari = ""
+    if env_id.startswith("ALE/") and not register_ale():
+        atari = " Atari ids need ale-py: pip install 'rlfleet[atari]'."
+    return EnvError(
+        f"unknown environment id {env_id!r}{hint}{atari} "
+        f"({len(ids)} ids are known; rlfleet.envs.known_env_ids() lists them)"
+    )
+
+
+def make_env(
+    env_id: str,
+    *,
+    max_episode_steps: int | None = None,
+    training: bool = True,
+    env_kwargs: dict | None = None,
+) -> gym.Env:
+    """One (unseeded) environment for ``env_id`` with rlfleet's standard wrappers.
+
+    Raises:
+        EnvError: unknown id (with close matches), missing optional dependency, bad kwargs.
+    """
+    _ensure_registered()
+    kwargs = dict(env_kwargs or {})
+    if max_episode_steps is not None and (
+        not isinstance(max_episode_steps, int) or max_episode_steps < 1
+    ):
+        raise EnvError(
+            f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
+        )
+    if env_id.startswith("ALE/"):
+        if env_id not in gym.registry and register_ale():
+            raise _unknown_id_error(env_id)
+        return make_atari_env(
+            env_id, training=training, max_episode_steps=max_episode_steps, env_kwargs=kwargs
+        )
+    parsed = parse_minatar_id(env_id)
+    if parsed is not None:
+        game, minimal = parsed
+        try:
+            env: gym.Env = MinAtarEnv(game, use_minimal_action_set=minimal, **kwargs)
+        except TypeError as exc:
+            raise EnvError(
+                f"bad env_kwargs {sorted(kwargs)} for {env_id}: {exc}; valid: "
+                "sticky_action_prob, difficulty_ramping"
+            ) from exc
+        if max_episode_steps is not None:
+            env = gym.wrappers.TimeLimit(env, max_episode_steps=max_episode_steps)
+        return env
+    if env_id not in gym.registry:
+        raise _unknown_id_error(env_id)
+    try:
+        return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
+    except TypeError as exc:
+        raise EnvError(f"bad env_kwargs {sorted(kwargs)} for {env_id}: {exc}") from exc
+    except gym.error.Error as exc:
+        raise EnvError(f"cannot make {env_id}: {exc}") from exc
+
+
+def make_vector_env(
+    env_id: str,
+    num_envs: int,
+    seed: int,
+    *,
+    max_episode_steps: int | None = None,
+    training: bool = True,
+    env_kwargs: dict | None = None,
+) -> BatchedEnv:
+    """K copies of ``env_id`` stepped as one batch; env i is seeded ``seed + i``.
+
+    Args:
+        env_id: a Gymnasium id, ``MinAtar/<Game>-v1`` or ``ALE/<Game>-v5``.
+        num_envs: K >= 1.
+        seed: base seed.
+        max_episode_steps: override the id's time limit (truncation), or None for its default.
+        training: Atari only - terminal-on-life-loss and reward clipping are on when True.
+        env_kwargs: passed to the environment constructor.
+
+    Continuous action spaces are not refused here; algorithms call :func:`check_discrete`.
+    ``CartPole-v0`` / ``CartPole-v1`` without ``env_kwargs`` take the array fast path
+    :class:`~rlfleet.envs.cartpole.VectorCartPole` (identical dynamics, seeds and time limit).
+    """
+    if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
+        raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    if env_id in _FAST_CARTPOLE and not env_kwargs:
+        if max_episode_steps is not None and (
+            not isinstance(max_episode_steps, int) or max_episode_steps < 1
+        ):
+            raise EnvError(
+                f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
+            )
+        limit = max_episode_steps or gym.spec(env_id).max_episode_steps
+        return VectorCartPole(num_envs, seed, limit, env_id=env_id)
+    envs = []
+    try:
+        for _ in range(num_envs):
+            envs.append(
+                make_env(
+                    env_id,
+                    max_episode_steps=max_episode_steps,
+                    training=training,
+                    env_kwargs=env_kwargs,
+                )
+            )
+    except BaseException:
+        for env in envs:
+            env.close()
+        raise
+    return BatchedEnv(envs, seed=seed, env_id=env_id)
+
+
+def check_discrete(space: gym.Space, env_id: str, algorithm: str = "Ape-X DQN") -> int:
+    """Return the number of actions of a Discrete ``space``; EnvError naming it otherwise."""
+    if isinstance(space, gym.spaces.Discrete):
+        if int(space.start) != 0:
+            raise EnvError(
+                f"{algorithm} needs actions numbered from 0; {env_id} has {space} "
+                f"(start={int(space.start)})"
+            )
+        return int(space.n)
+    raise EnvError(
+        f"{algorithm} needs discrete actions; {env_id} has {space}. Use an environment with a "
+        "Discrete action space (e.g. CartPole-v1, MinAtar/Breakout-v1, ALE/Pong-v5)"
+    )

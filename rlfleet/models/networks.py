@@ -1,0 +1,203 @@
+"""Q-networks and policy-value networks: a torso (MLP, MinAtar CNN, Nature CNN) plus a head.
+
+Inputs may be float32 or uint8; uint8 is scaled by 1/255 inside the network, so image
+observations travel and sit in replay as bytes (MinAtar observations are 0/255 for that reason,
+see :mod:`rlfleet.envs.minatar`).
+
+Torsos:
+
+* ``"mlp"``: vector observations; ``hidden`` Linear + ReLU layers.
+* ``"minatar"``: the MinAtar paper's network (Young & Tian 2019): Conv(C->16, 3x3, stride 1) + ReLU,
+  then Linear(16*H*W -> 128) + ReLU, for [C, 10, 10].
+* ``"nature"``: the Nature DQN network (Mnih et al. 2015): Conv 32 8x8/4, Conv 64 4x4/2,
+  Conv 64 3x3/1 (ReLU each), Linear(-> 512) + ReLU, for [4, 84, 84].
+* ``"auto"``: 1-D -> mlp; C x 10 x 10 -> minatar; C x 84 x 84 -> nature.
+
+``hidden`` sizes apply to the MLP torso only; the CNN torsos keep their papers' sizes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rlfleet.errors import ConfigError
+
+__all__ = [
+    "TORSOS",
+    "DuelingHead",
+    "PolicyValueNetwork",
+    "QNetwork",
+    "build_policy_value_network",
+    "build_q_network",
+    "build_torso",
+    "resolve_torso",
+]
+
+TORSOS = ("auto", "mlp", "minatar", "nature")
+
+
+def resolve_torso(obs_shape: tuple[int, ...], torso: str = "auto") -> str:
+    """The concrete torso name for ``obs_shape`` (``torso`` unless it is "auto")."""
+    if torso not in TORSOS:
+        raise ConfigError(f"unknown torso {torso!r}; valid torsos: {', '.join(TORSOS)}")
+    if torso != "auto":
+        return torso
+    shape = tuple(obs_shape)
+    if len(shape) == 1:
+        return "mlp"
+    if len(shape) == 3 and shape[1:] == (10, 10):
+        return "minatar"
+    if len(shape) == 3 and shape[1:] == (84, 84):
+        return "nature"
+    raise ConfigError(
+        f"torso='auto' cannot pick a network for observations of shape {shape}: it knows "
+        "1-D vectors (mlp), [C, 10, 10] (minatar) and [C, 84, 84] (nature); pass torso= one of "
+        f"{', '.join(TORSOS[1:])}"
+    )
+
+
+class _Torso(nn.Module):
+    """Scales uint8 input to [0, 1], then runs ``body``; ``out_features`` is its output size."""
+
+    def __init__(self, body: nn.Module, out_features: int) -> None:
+        super().__init__()
+        self.body = body
+        self.out_features = out_features
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if obs.dtype == torch.uint8:
+            x = obs.float().mul_(1.0 / 255.0)
+        else:
+            x = obs.float()
+        return self.body(x)
+
+
+def _conv_out(body: nn.Module, obs_shape: tuple[int, ...]) -> int:
+    with torch.no_grad():
+        return int(body(torch.zeros(1, *obs_shape)).shape[1])
+
+
+def build_torso(
+    obs_shape: tuple[int, ...], torso: str = "auto", hidden: tuple[int, ...] = (256, 256)
+) -> _Torso:
+    """The feature extractor for ``obs_shape``; raises ConfigError for a bad name or shape."""
+    obs_shape = tuple(int(d) for d in obs_shape)
+    name = resolve_torso(obs_shape, torso)
+    if name == "mlp":
+        if len(obs_shape) != 1:
+            raise ConfigError(f"torso 'mlp' needs 1-D observations, got shape {obs_shape}")
+        if not hidden or any(int(h) < 1 for h in hidden):
+            raise ConfigError(f"hidden must be a non-empty tuple of positive sizes, got {hidden!r}")
+        layers: list[nn.Module] = []
+        width = obs_shape[0]
+        for h in hidden:
+            layers += [nn.Linear(width, int(h)), nn.ReLU()]
+            width = int(h)
+        return _Torso(nn.Sequential(*layers), width)
+    if len(obs_shape) != 3:
+        raise ConfigError(f"torso {name!r} needs [C, H, W] observations, got shape {obs_shape}")
+    c = obs_shape[0]
+    if name == "minatar":
+        convs = nn.Sequential(nn.Conv2d(c, 16, 3, stride=1), nn.ReLU(), nn.Flatten())
+        flat, fc = _conv_out(convs, obs_shape), 128
+    else:  # nature
+        convs = nn.Sequential(
+            nn.Conv2d(c, 32, 8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        flat, fc = _conv_out(convs, obs_shape), 512
+    return _Torso(nn.Sequential(convs, nn.Linear(flat, fc), nn.ReLU()), fc)
+
+
+class DuelingHead(nn.Module):
+    """Q(s, a) = V(s) + A(s, a) - mean_a A(s, a) (Wang et al. 2016)."""
+
+    def __init__(self, in_features: int, num_actions: int) -> None:
+        super().__init__()
+        self.value = nn.Linear(in_features, 1)
+        self.advantage = nn.Linear(in_features, num_actions)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        adv = self.advantage(features)
+        return self.value(features) + adv - adv.mean(dim=1, keepdim=True)
+
+
+class QNetwork(nn.Module):
+    """torso -> head; ``forward(obs)`` returns Q-values [B, num_actions]."""
+
+    def __init__(self, torso: nn.Module, head: nn.Module, num_actions: int) -> None:
+        super().__init__()
+        self.torso = torso
+        self.head = head
+        self.num_actions = num_actions
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.head(self.torso(obs))
+
+
+class PolicyValueNetwork(nn.Module):
+    """torso -> (policy logits [B, A], state value [B]) for actor-critic methods (IMPALA)."""
+
+    def __init__(self, torso: _Torso, num_actions: int) -> None:
+        super().__init__()
+        self.torso = torso
+        self.policy = nn.Linear(torso.out_features, num_actions)
+        self.value = nn.Linear(torso.out_features, 1)
+        self.num_actions = num_actions
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.torso(obs)
+        return self.policy(features), self.value(features).squeeze(-1)
+
+
+def _check_actions(num_actions: int) -> int:
+    if isinstance(num_actions, bool) or int(num_actions) != num_actions or num_actions < 1:
+        raise ConfigError(f"num_actions must be an integer >= 1, got {num_actions!r}")
+    return int(num_actions)
+
+
+def build_q_network(
+    obs_shape: tuple[int, ...],
+    num_actions: int,
+    *,
+    torso: str = "auto",
+    hidden: tuple[int, ...] = (256, 256),
+    dueling: bool = True,
+) -> QNetwork:
+    """A Q-network for ``obs_shape`` with a dueling (default) or plain linear head.
+
+    Args:
+        obs_shape: shape of one observation, e.g. (4,), (4, 10, 10), (4, 84, 84).
+        num_actions: number of discrete actions.
+        torso: "auto", "mlp", "minatar" or "nature" (see the module docstring).
+        hidden: MLP hidden sizes (mlp torso only).
+        dueling: dueling head (V + A - mean A) if True, else one Linear to the Q-values.
+
+    Returns:
+        A :class:`QNetwork`; ``net(obs)`` -> [B, num_actions], obs float32 or uint8 (/255).
+    """
+    num_actions = _check_actions(num_actions)
+    body = build_torso(obs_shape, torso, hidden)
+    if dueling:
+        head: nn.Module = DuelingHead(body.out_features, num_actions)
+    else:
+        head = nn.Linear(body.out_features, num_actions)
+    return QNetwork(body, head, num_actions)
+
+
+def build_policy_value_network(
+    obs_shape: tuple[int, ...],
+    num_actions: int,
+    *,
+    torso: str = "auto",
+    hidden: tuple[int, ...] = (256, 256),
+) -> PolicyValueNetwork:
+    """A network whose forward returns (logits [B, num_actions], value [B]); same torsos."""
+    num_actions = _check_actions(num_actions)
+    return PolicyValueNetwork(build_torso(obs_shape, torso, hidden), num_actions)

@@ -1,0 +1,219 @@
+"""Configuration of an Ape-X DQN run: one dataclass per component, paper defaults.
+
+Defaults follow Horgan et al. (2018) for Atari where the paper gives one; presets (TOML files in
+``rlfleet/cli/presets``) override them per task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlfleet.config import field
+from rlfleet.errors import ConfigError
+
+
+def _positive(section: str, **values: float) -> None:
+    for key, value in values.items():
+        if value <= 0:
+            raise ConfigError(f"{section}.{key} must be > 0, got {value!r}")
+
+
+@dataclass
+class RunSection:
+    algorithm: str = field("apex", "Algorithm to train. Valid: apex.")
+    seed: int = field(0, "Master seed; every role derives its own from it.")
+    total_env_steps: int = field(
+        1_000_000, "Stop after this many environment steps (0 = no limit)."
+    )
+    max_seconds: float = field(0.0, "Stop after this much wall-clock time (0 = no limit).")
+    stop_on_solve: bool = field(False, "Stop as soon as the solve criterion of [eval] is met.")
+    checkpoint_interval_s: float = field(
+        300.0, "Seconds between periodic checkpoints (0 = only at the end)."
+    )
+    keep_checkpoints: int = field(2, "How many checkpoints to keep in the run folder.")
+    snapshot_replay: bool = field(False, "Include a replay snapshot in checkpoints (exact resume).")
+    log_interval_s: float = field(1.0, "Seconds between metric rows in metrics.csv / TensorBoard.")
+
+    def validate(self) -> None:
+        if self.algorithm != "apex":
+            raise ConfigError(f"run.algorithm {self.algorithm!r} is unknown; valid: apex")
+        if self.total_env_steps < 0 or self.max_seconds < 0:
+            raise ConfigError("run.total_env_steps and run.max_seconds must be >= 0")
+        _positive("run", keep_checkpoints=self.keep_checkpoints, log_interval_s=self.log_interval_s)
+
+
+@dataclass
+class EnvSection:
+    id: str = field(
+        "CartPole-v1", "Gymnasium id, MinAtar id (MinAtar/Breakout-v1) or ALE/<Game>-v5."
+    )
+    envs_per_actor: int = field(8, "Environments each actor steps as one batch (K).")
+    max_episode_steps: int = field(0, "Time limit override (0 = the environment's own).")
+
+    def validate(self) -> None:
+        _positive("env", envs_per_actor=self.envs_per_actor)
+
+
+@dataclass
+class ModelSection:
+    torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
+    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.")
+    dueling: bool = field(True, "Dueling head: Q = V + A - mean(A).")
+
+
+@dataclass
+class AlgoSection:
+    n_step: int = field(3, "n of the n-step return.")
+    gamma: float = field(0.99, "Discount factor.")
+    double: bool = field(True, "Double Q-learning targets.")
+
+    def validate(self) -> None:
+        _positive("algo", n_step=self.n_step)
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"algo.gamma must be in [0, 1], got {self.gamma!r}")
+
+
+@dataclass
+class ActorSection:
+    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).")
+    epsilon: float = field(
+        0.4, "Base epsilon of eps_i = epsilon ** (1 + epsilon_alpha * i / (N - 1))."
+    )
+    epsilon_alpha: float = field(7.0, "Exponent spread of the per-explorer epsilons.")
+    epsilon_per: str = field(
+        "actor", "One epsilon per 'actor' (paper) or per 'env' across the fleet."
+    )
+    push_size: int = field(
+        64, "Transitions an actor buffers locally before computing priorities and pushing."
+    )
+    param_fetch_interval: int = field(
+        100, "Actor batch steps between checks for newer parameters (M)."
+    )
+    torch_threads: int = field(1, "torch intra-op threads in each actor process.")
+
+    def validate(self) -> None:
+        if self.num_actors < 0:
+            raise ConfigError(f"actor.num_actors must be >= 0, got {self.num_actors}")
+        if self.epsilon_per not in ("actor", "env"):
+            raise ConfigError(
+                f"actor.epsilon_per {self.epsilon_per!r} is unknown; valid: actor, env"
+            )
+        _positive(
+            "actor",
+            push_size=self.push_size,
+            param_fetch_interval=self.param_fetch_interval,
+            torch_threads=self.torch_threads,
+        )
+
+
+@dataclass
+class ReplaySection:
+    kind: str = field("prioritized", "Replay type: prioritized or uniform.")
+    capacity: int = field(2_000_000, "Transitions kept (FIFO eviction).")
+    alpha: float = field(0.6, "Priority exponent alpha.")
+    priority_eps: float = field(1e-6, "Added to |TD| before the exponent.")
+    beta_start: float = field(0.4, "Importance-sampling exponent at the first update.")
+    beta_end: float = field(1.0, "Importance-sampling exponent after beta_anneal_updates.")
+    beta_anneal_updates: int = field(1_000_000, "Updates over which beta anneals linearly.")
+    learning_starts: int = field(50_000, "Transitions in replay before the first update (W).")
+    samples_per_insert: float = field(
+        0.0, "Sampled items per inserted item the learner may not exceed (0 = no limit)."
+    )
+    spi_tolerance: float = field(
+        0.0, "Slack of the samples-per-insert limit, in items (0 = 10 batches)."
+    )
+
+    def validate(self) -> None:
+        if self.kind not in ("prioritized", "uniform"):
+            raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
+        _positive("replay", capacity=self.capacity, beta_anneal_updates=self.beta_anneal_updates)
+        for key in ("beta_start", "beta_end"):
+            value = getattr(self, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"replay.{key} must be in [0, 1], got {value!r}")
+        if self.samples_per_insert < 0 or self.learning_starts < 0:
+            raise ConfigError("replay.samples_per_insert and replay.learning_starts must be >= 0")
+
+
+@dataclass
+class LearnerSection:
+    batch_size: int = field(512, "Transitions per update.")
+    lr: float = field(6.25e-5, "Adam learning rate.")
+    adam_eps: float = field(1.5e-4, "Adam epsilon.")
+    grad_clip: float = field(40.0, "Gradient-norm clipping threshold.")
+    huber_delta: float = field(1.0, "Huber loss threshold.")
+    target_update_interval: int = field(2500, "Updates between target-network copies (T).")
+    publish_interval: int = field(10, "Updates between parameter publications (P).")
+    prefetch_batches: int = field(2, "Batches sampled ahead by the background sampler.")
+    torch_threads: int = field(1, "torch intra-op threads in the learner process.")
+    max_updates: int = field(0, "Stop after this many updates (0 = no limit).")
+
+    def validate(self) -> None:
+        _positive(
+            "learner",
+            batch_size=self.batch_size,
+            lr=self.lr,
+            grad_clip=self.grad_clip,
+            target_update_interval=self.target_update_interval,
+            publish_interval=self.publish_interval,
+            prefetch_batches=self.prefetch_batches,
+            torch_threads=self.torch_threads,
+        )
+
+
+@dataclass
+class EvalSection:
+    episodes: int = field(20, "Greedy episodes per evaluation.")
+    interval_s: float = field(
+        10.0, "Seconds between evaluations (at least one new parameter version apart)."
+    )
+    epsilon: float = field(0.0, "Exploration during evaluation (0 = greedy).")
+    solve_threshold: float = field(
+        0.0, "Mean return that counts as solved (0 = no solve criterion)."
+    )
+    solve_consecutive: int = field(
+        2, "Consecutive evaluations at or above the threshold to call it solved."
+    )
+    final_episodes: int = field(20, "Greedy episodes of the final evaluation.")
+    max_episode_steps: int = field(
+        0, "Step cap per evaluation episode (0 = the environment's own)."
+    )
+    video: bool = field(False, "Save an animated GIF of one final-evaluation episode (image envs).")
+
+    def validate(self) -> None:
+        _positive(
+            "eval",
+            episodes=self.episodes,
+            interval_s=self.interval_s,
+            solve_consecutive=self.solve_consecutive,
+            final_episodes=self.final_episodes,
+        )
+
+
+@dataclass
+class ApexConfig:
+    """Everything an Ape-X DQN run needs; written to the run folder as config.toml."""
+
+    run: RunSection = field(None, "Run budget, seeds, checkpoints.")
+    env: EnvSection = field(None, "Environment.")
+    model: ModelSection = field(None, "Network.")
+    algo: AlgoSection = field(None, "Return and target definition.")
+    actor: ActorSection = field(None, "Actors.")
+    replay: ReplaySection = field(None, "Replay.")
+    learner: LearnerSection = field(None, "Learner.")
+    eval: EvalSection = field(None, "Evaluator.")
+
+    def __post_init__(self) -> None:
+        defaults = {
+            "run": RunSection,
+            "env": EnvSection,
+            "model": ModelSection,
+            "algo": AlgoSection,
+            "actor": ActorSection,
+            "replay": ReplaySection,
+            "learner": LearnerSection,
+            "eval": EvalSection,
+        }
+        for name, cls in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, cls())

@@ -1,0 +1,166 @@
+"""The evaluator role: greedy episodes with the latest parameters, periodic and final.
+
+Each evaluation runs ``episodes`` environments side by side, one episode each, with batched
+greedy inference, so it costs about one episode's worth of steps in wall-clock.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rlfleet.algorithms.dqn import EpsilonGreedyPolicy
+from rlfleet.algorithms.params import load_flat, param_count
+from rlfleet.envs import make_vector_env
+from rlfleet.models import build_q_network
+from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.links import CMD_FINAL_EVAL, CMD_STOP
+
+
+class ParamSource(Protocol):
+    def fetch_if_newer(self, have_version: int, out: np.ndarray) -> int | None: ...
+
+
+class StatusLink(Protocol):
+    def send(self, kind: str, **meta: Any) -> None: ...
+    def poll_command(self, timeout: float = 0.0) -> str | None: ...
+
+
+def evaluate(
+    policy: EpsilonGreedyPolicy,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    epsilon: float = 0.0,
+    max_steps: int = 0,
+    record: bool = False,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Returns, lengths of ``episodes`` evaluation episodes, and env 0's observations if asked."""
+    venv = make_vector_env(env_id, episodes, seed, training=False)
+    obs = venv.reset()
+    returns = np.full(episodes, np.nan)
+    lengths = np.zeros(episodes, np.int64)
+    running = np.zeros(episodes, np.float64)
+    steps = np.zeros(episodes, np.int64)
+    eps = np.full(episodes, epsilon)
+    frames: list[np.ndarray] = [obs[0].copy()] if record else []
+    while np.isnan(returns).any():
+        step = venv.step(policy.act(obs, eps))
+        open_ = np.isnan(returns)
+        running += np.where(open_, step.reward, 0.0)
+        steps += open_
+        done = (step.terminated | step.truncated) & open_
+        if max_steps:
+            done |= open_ & (steps >= max_steps)
+        if done.any():
+            # the wrapper's own tracking is exact for the unclipped score; fall back to ours
+            tracked = np.where(np.isnan(step.episode_returns), running, step.episode_returns)
+            returns[done] = tracked[done]
+            lengths[done] = steps[done]
+        if record and open_[0]:
+            frames.append(step.next_obs[0].copy())
+        obs = step.obs
+    venv.close()
+    return returns, lengths, frames
+
+
+def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
+    """Animated GIF of image observations (C,H,W stacks show their newest frame;
+    MinAtar-style channel maps are coloured by channel)."""
+    from PIL import Image
+
+    images = []
+    for obs in frames:
+        if obs.ndim == 3 and obs.shape[1:] == (84, 84):
+            img = obs[-1].astype(np.uint8)
+            images.append(Image.fromarray(img).resize((168, 168), Image.NEAREST))
+        elif obs.ndim == 3:
+            channels = obs.shape[0]
+            palette = (
+                np.array(
+                    [[(37 * c) % 255, (91 * c) % 255, (173 * c) % 255] for c in range(channels)]
+                )
+                + 60
+            ).clip(0, 255)
+            occupied = obs.astype(bool)
+            idx = np.argmax(occupied, axis=0)
+            rgb = np.where(occupied.any(axis=0)[..., None], palette[idx], 0).astype(np.uint8)
+            images.append(
+                Image.fromarray(rgb).resize((obs.shape[2] * 16, obs.shape[1] * 16), Image.NEAREST)
+            )
+        else:
+            raise ValueError(f"cannot render observations of shape {obs.shape} as video")
+    path = Path(path)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def run_evaluator(
+    config: ApexConfig, run_dir: str | Path, seed: int, params: ParamSource, link: StatusLink
+) -> None:
+    """Evaluate every ``eval.interval_s`` on a new parameter version; final on command."""
+    probe = make_vector_env(config.env.id, 1, seed, training=False)
+    net = build_q_network(
+        probe.obs_shape,
+        probe.num_actions,
+        torso=config.model.torso,
+        hidden=config.model.hidden,
+        dueling=config.model.dueling,
+    )
+    is_image = len(probe.obs_shape) == 3
+    num_actions = probe.num_actions
+    probe.close()
+    net.eval()
+    policy = EpsilonGreedyPolicy(net, num_actions, seed)
+    flat = np.empty(param_count(net), np.float32)
+    version, evaluated_version, last_eval = 0, 0, -float("inf")
+    ec = config.eval
+    round_ = 0
+    while True:
+        command = link.poll_command(0.05)
+        if command == CMD_STOP:
+            return
+        got = params.fetch_if_newer(version, flat)
+        if got is not None:
+            version = got
+            load_flat(net, flat)
+        if command == CMD_FINAL_EVAL:
+            record = ec.video and is_image
+            start = time.monotonic()
+            returns, lengths, frames = evaluate(
+                policy,
+                config.env.id,
+                ec.final_episodes,
+                seed + 10_000,
+                ec.epsilon,
+                ec.max_episode_steps,
+                record,
+            )
+            video = str(save_gif(frames, Path(run_dir) / "final_eval.gif")) if record else None
+            link.send(
+                "final_eval",
+                version=version,
+                returns=returns.tolist(),
+                lengths=lengths.tolist(),
+                seconds=time.monotonic() - start,
+                video=video,
+            )
+            return
+        if version > evaluated_version and time.monotonic() - last_eval >= ec.interval_s:
+            last_eval = time.monotonic()
+            returns, lengths, _ = evaluate(
+                policy, config.env.id, ec.episodes, seed + round_, ec.epsilon, ec.max_episode_steps
+            )
+            round_ += 1
+            evaluated_version = version
+            link.send(
+                "eval",
+                version=version,
+                return_mean=float(np.mean(returns)),
+                return_std=float(np.std(returns)),
+                length_mean=float(np.mean(lengths)),
+                seconds=time.monotonic() - last_eval,
+            )

@@ -1,0 +1,380 @@
+"""The Ape-X learner role: owns the replay, inserts experience, samples ahead, updates.
+
+Three threads share one replay under a lock (the replay kernels and torch release the GIL):
+
+* **insert**: pulls experience messages from the inbox, adds them with the actors' priorities;
+* **prefetch**: samples batches ahead into a bounded queue (respecting ``learning_starts`` and the
+  samples-per-insert limit), so the update loop never waits on the replay;
+* **update** (main thread): gradient step, priority update, target sync, parameter publication,
+  checkpoints, metrics.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from rlfleet.algorithms.dqn import DQNUpdate
+from rlfleet.algorithms.params import flatten_into, param_count
+from rlfleet.config import to_dict
+from rlfleet.envs import check_discrete, make_vector_env
+from rlfleet.models import build_q_network
+from rlfleet.replay import (
+    FieldSpec,
+    FrameStackSpec,
+    PrioritizedReplay,
+    SamplesPerInsertLimiter,
+    UniformReplay,
+)
+from rlfleet.runtime import checkpoint as ckpt
+from rlfleet.runtime.actor import TRANSITION_FIELDS
+from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.links import CMD_CHECKPOINT, CMD_STOP
+from rlfleet.transport.codec import Message
+
+
+class Inbox(Protocol):
+    rejected: int
+
+    def pull(self, timeout: float | None, max_messages: int = 64) -> list[Message]: ...
+
+
+class ParamSink(Protocol):
+    def publish(self, flat: np.ndarray, version: int) -> None: ...
+
+
+class StatusLink(Protocol):
+    def send(self, kind: str, **meta: Any) -> None: ...
+    def poll_command(self, timeout: float = 0.0) -> str | None: ...
+
+
+def replay_fields(obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> dict[str, Any]:
+    """Replay fields for n-step transitions; stacked 84x84 frames are stored once per frame."""
+    if len(obs_shape) == 3 and obs_shape[1:] == (84, 84) and np.dtype(obs_dtype) == np.uint8:
+        obs_spec: Any = FrameStackSpec(
+            stack=obs_shape[0], frame_shape=obs_shape[1:], dtype=np.uint8
+        )
+    else:
+        obs_spec = FieldSpec(shape=obs_shape, dtype=obs_dtype)
+    return {
+        "obs": obs_spec,
+        "action": FieldSpec(shape=(), dtype=np.int64),
+        "reward": FieldSpec(shape=(), dtype=np.float32),
+        "discount": FieldSpec(shape=(), dtype=np.float32),
+        "next_obs": obs_spec,
+    }
+
+
+def build_replay(config: ApexConfig, obs_shape: tuple[int, ...], obs_dtype: np.dtype, seed: int):
+    fields = replay_fields(obs_shape, obs_dtype)
+    r = config.replay
+    if r.kind == "uniform":
+        return UniformReplay(r.capacity, fields, seed=seed)
+    return PrioritizedReplay(
+        r.capacity, fields, alpha=r.alpha, priority_eps=r.priority_eps, seed=seed
+    )
+
+
+def build_limiter(config: ApexConfig) -> SamplesPerInsertLimiter:
+    r = config.replay
+    batch, push = config.learner.batch_size, config.actor.push_size
+    tolerance = r.spi_tolerance or 10.0 * batch
+    if r.samples_per_insert:
+        # wide enough that one sample batch and one (largest) push always fit: no deadlock
+        largest_push = push + config.env.envs_per_actor * config.algo.n_step
+        tolerance = max(
+            tolerance,
+            SamplesPerInsertLimiter.min_error_buffer(r.samples_per_insert, batch, largest_push),
+        )
+    return SamplesPerInsertLimiter(
+        samples_per_insert=r.samples_per_insert or None,
+        min_size_to_sample=max(r.learning_starts, config.learner.batch_size),
+        error_buffer=tolerance,
+    )
+
+
+class Counters:
+    """What the learner counts; saved in checkpoints and continued on resume."""
+
+    def __init__(self) -> None:
+        self.updates = 0
+        self.env_steps = 0
+        self.inserted = 0
+        self.sampled = 0
+        self.version = 0
+        self.elapsed_s = 0.0
+
+    def state(self) -> dict[str, float]:
+        return dict(vars(self))
+
+    def load(self, state: dict[str, Any]) -> None:
+        for key in vars(self):
+            if key in state:
+                setattr(self, key, type(getattr(self, key))(state[key]))
+
+
+class Learner:
+    """State and threads of one Ape-X learner."""
+
+    def __init__(self, config: ApexConfig, run_dir: str | Path, seed: int) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        torch.manual_seed(seed)
+        probe = make_vector_env(config.env.id, 1, seed)
+        check_discrete(probe.action_space, config.env.id, algorithm="Ape-X DQN")
+        self.obs_shape, self.obs_dtype = probe.obs_shape, probe.obs_dtype
+        net = build_q_network(
+            probe.obs_shape,
+            probe.num_actions,
+            torso=config.model.torso,
+            hidden=config.model.hidden,
+            dueling=config.model.dueling,
+        )
+        probe.close()
+        lc = config.learner
+        self.update = DQNUpdate(
+            net,
+            lr=lc.lr,
+            adam_eps=lc.adam_eps,
+            grad_clip=lc.grad_clip,
+            target_update_interval=lc.target_update_interval,
+            double=config.algo.double,
+            huber_delta=lc.huber_delta,
+        )
+        self.replay = build_replay(config, self.obs_shape, self.obs_dtype, seed)
+        self.limiter = build_limiter(config)
+        self.counters = Counters()
+        self.flat = np.empty(param_count(net), np.float32)
+        self.lock = threading.Lock()
+        self.batches: queue.Queue = queue.Queue(maxsize=lc.prefetch_batches)
+        self.stop_event = threading.Event()
+        self.error: BaseException | None = None
+        # metric accumulators (reset at each report)
+        self._lag_sum = 0.0
+        self._lag_count = 0
+        self._wait_s = 0.0
+        self._losses: list[float] = []
+        self.bad_messages = 0
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def restore(self, path: str | Path) -> None:
+        tensors, optimizer_state, state = ckpt.load_checkpoint(path)
+        online = {k[len("online.") :]: v for k, v in tensors.items() if k.startswith("online.")}
+        target = {k[len("target.") :]: v for k, v in tensors.items() if k.startswith("target.")}
+        self.update.net.load_state_dict(online)
+        self.update.target_net.load_state_dict(target)
+        self.update.optimizer.load_state_dict(optimizer_state)
+        if "torch_rng" in tensors:
+            torch.set_rng_state(tensors["torch_rng"])
+        self.counters.load(state["counters"])
+        self.update.updates = self.counters.updates
+        self.limiter.load_state_dict(state["limiter"])
+        replay_dir = Path(path) / "replay"
+        if replay_dir.exists():
+            cls = type(self.replay)
+            self.replay = cls.load(replay_dir)
+        else:  # replay not snapshotted: refill before learning resumes
+            self.limiter = build_limiter(self.config)
+
+    def save(self) -> Path:
+        with self.lock:
+            net, target = self.update.net, self.update.target_net
+            tensors = {f"online.{k}": v for k, v in net.state_dict().items()}
+            tensors.update({f"target.{k}": v for k, v in target.state_dict().items()})
+            tensors["torch_rng"] = torch.get_rng_state()
+            state = {
+                "counters": self.counters.state(),
+                "limiter": self.limiter.state_dict(),
+                "config": to_dict(self.config),
+                "replay_size": len(self.replay),
+            }
+            write_replay = self.replay.save if self.config.run.snapshot_replay else None
+            return ckpt.save_checkpoint(
+                self.run_dir,
+                self.counters.updates,
+                tensors,
+                self.update.optimizer.state_dict(),
+                state,
+                write_replay,
+                keep=self.config.run.keep_checkpoints,
+            )
+
+    # ---- threads -----------------------------------------------------------------------------
+    def insert_loop(self, inbox: Inbox) -> None:
+        """Insert what actors push. While the samples-per-insert limit says the learner is
+        behind, stop reading: the pipes fill up and the actors block (backpressure)."""
+        push = self.config.actor.push_size
+        try:
+            while not self.stop_event.is_set():
+                if not self.limiter.wait_insert(push, timeout=0.1):
+                    continue
+                for message in inbox.pull(timeout=0.1, max_messages=1):
+                    self._insert(message)
+        except BaseException as exc:  # surface to the main loop instead of dying silently
+            self.error = exc
+            self.stop_event.set()
+
+    def _insert(self, message: Message) -> None:
+        arrays = message.arrays
+        try:
+            batch = {name: arrays[name] for name in TRANSITION_FIELDS}
+            priorities = arrays["priority"]
+        except KeyError:  # well-formed message without the fields of a transition batch
+            self.bad_messages += 1
+            return
+        n = len(priorities)
+        with self.lock:
+            if self.config.replay.kind == "prioritized":
+                self.replay.add(batch, priorities)
+            else:
+                self.replay.add(batch)
+            self.counters.inserted += n
+            self.counters.env_steps += int(message.meta.get("env_steps", 0))
+            self._lag_sum += self.counters.version - int(message.meta.get("policy_version", 0))
+            self._lag_count += 1
+        self.limiter.record_insert(n)
+
+    def beta(self) -> float:
+        r = self.config.replay
+        frac = min(1.0, self.counters.updates / r.beta_anneal_updates)
+        return r.beta_start + (r.beta_end - r.beta_start) * frac
+
+    def prefetch_loop(self) -> None:
+        batch_size = self.config.learner.batch_size
+        try:
+            while not self.stop_event.is_set():
+                if not self.limiter.wait_sample(batch_size, timeout=0.1):
+                    continue
+                with self.lock:
+                    sample = self.replay.sample(batch_size, self.beta())
+                    self.counters.sampled += batch_size
+                self.limiter.record_sample(batch_size)
+                tensors = {
+                    k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sample.fields.items()
+                }
+                weights = torch.from_numpy(np.ascontiguousarray(sample.weights, dtype=np.float32))
+                item = (sample.indices, sample.generations, tensors, weights)
+                while not self.stop_event.is_set():
+                    try:
+                        self.batches.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:
+            self.error = exc
+            self.stop_event.set()
+
+    def publish(self, sink: ParamSink) -> None:
+        flatten_into(self.update.net, self.flat)
+        self.counters.version += 1
+        sink.publish(self.flat, self.counters.version)
+
+    def step_once(self, timeout: float) -> bool:
+        """Take one prefetched batch and update; False if none was ready within ``timeout``."""
+        start = time.perf_counter()
+        try:
+            indices, generations, tensors, weights = self.batches.get(timeout=timeout)
+        except queue.Empty:
+            self._wait_s += time.perf_counter() - start
+            return False
+        self._wait_s += time.perf_counter() - start
+        out = self.update.step(tensors, weights)
+        if self.config.replay.kind == "prioritized":
+            with self.lock:
+                self.replay.update_priorities(indices, out["abs_td"], generations)
+        self.counters.updates += 1
+        self._losses.append(out["loss"])
+        return True
+
+    def report(self, link: StatusLink, since: float, updates_before: int, inbox: Inbox) -> None:
+        dt = max(time.monotonic() - since, 1e-9)
+        with self.lock:
+            size = len(self.replay)
+            lag = self._lag_sum / self._lag_count if self._lag_count else 0.0
+            self._lag_sum, self._lag_count = 0.0, 0
+        link.send(
+            "learner_stats",
+            updates=self.counters.updates,
+            env_steps=self.counters.env_steps,
+            version=self.counters.version,
+            updates_per_s=(self.counters.updates - updates_before) / dt,
+            loss=float(np.mean(self._losses)) if self._losses else None,
+            replay_size=size,
+            samples_per_insert=self.counters.sampled / max(self.counters.inserted, 1),
+            version_lag=lag,
+            wait_fraction=self._wait_s / dt,
+            rejected=inbox.rejected + self.bad_messages,
+            beta=self.beta(),
+        )
+        self._losses.clear()
+        self._wait_s = 0.0
+
+
+def run_learner(
+    config: ApexConfig,
+    run_dir: str | Path,
+    seed: int,
+    inbox: Inbox,
+    params: ParamSink,
+    link: StatusLink,
+    resume_from: str | None = None,
+) -> None:
+    """Learn until told to stop; then publish, checkpoint and report."""
+    learner = Learner(config, run_dir, seed)
+    if resume_from:
+        learner.restore(resume_from)
+    learner.publish(params)
+    threads = [
+        threading.Thread(target=learner.insert_loop, args=(inbox,), name="insert", daemon=True),
+        threading.Thread(target=learner.prefetch_loop, name="prefetch", daemon=True),
+    ]
+    for t in threads:
+        t.start()
+    lc = config.learner
+    started = time.monotonic()
+    elapsed_before = learner.counters.elapsed_s
+    last_report = last_ckpt = time.monotonic()
+    updates_at_report = learner.counters.updates
+    link.send("learner_ready", version=learner.counters.version, updates=learner.counters.updates)
+    while not learner.stop_event.is_set():
+        if learner.step_once(timeout=0.05):
+            if learner.counters.updates % lc.publish_interval == 0:
+                learner.publish(params)
+            if lc.max_updates and learner.counters.updates == lc.max_updates:
+                link.send("budget_reached", updates=learner.counters.updates)
+        now = time.monotonic()
+        if now - last_report >= config.run.log_interval_s:
+            learner.report(link, last_report, updates_at_report, inbox)
+            last_report, updates_at_report = now, learner.counters.updates
+            command = link.poll_command()
+            if command == CMD_STOP:
+                break
+            if command == CMD_CHECKPOINT:
+                learner.counters.elapsed_s = elapsed_before + now - started
+                link.send("checkpoint", path=str(learner.save()))
+        interval = config.run.checkpoint_interval_s
+        if interval and now - last_ckpt >= interval:
+            learner.counters.elapsed_s = elapsed_before + now - started
+            link.send("checkpoint", path=str(learner.save()))
+            last_ckpt = now
+    learner.stop_event.set()
+    for t in threads:
+        t.join(timeout=5.0)
+    if learner.error is not None:
+        link.send("error", message=f"{type(learner.error).__name__}: {learner.error}")
+        raise learner.error
+    learner.publish(params)
+    learner.counters.elapsed_s = elapsed_before + time.monotonic() - started
+    path = learner.save()
+    link.send(
+        "stopped",
+        path=str(path),
+        updates=learner.counters.updates,
+        version=learner.counters.version,
+    )
