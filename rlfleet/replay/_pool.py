@@ -35,7 +35,9 @@ class BlockPool:
     def __init__(self, keep: int = 4) -> None:
         self._keep = keep
         self._idle: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: a lease collected by the cyclic GC while this thread holds the lock (an
+        # allocation inside the locked section can trigger GC) must not deadlock.
+        self._lock = threading.RLock()
 
     def take(self, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
         """An uninitialised array of ``shape``/``dtype`` owned by the caller."""

@@ -106,6 +106,8 @@ class Flow:
         "seen",
         "recorder",
         "persistent",
+        "q_dropped",
+        "rand_lost",
     )
 
     def __init__(
@@ -184,6 +186,8 @@ class Flow:
         self.seen = 0
         self.recorder: list | None = None
         self.persistent = False
+        self.q_dropped = 0  # packets this flow lost to the uplink droptail
+        self.rand_lost = 0  # packets this flow lost to uplink IID loss
 
     def pto_base(self) -> float:
         """RFC 9002 PTO period before backoff (ms)."""
@@ -295,6 +299,15 @@ class Network:
         if t_end > self.now:
             self.now = t_end
 
+    def kick(self, f: Flow) -> None:
+        """Let ``f`` send now (after an external cwnd change) and re-arm its timers."""
+        self._send(f, self.now)
+        self._arm(f, self.now)
+
+    def pending_deliveries(self, f: Flow) -> int:
+        """Data packets of ``f`` past the bottleneck but not yet at the receiver."""
+        return sum(1 for e in self._heap if e[2] == _EV_RX and e[3] is f)
+
     def next_event_time(self) -> float:
         """Time of the next pending event (inf if none)."""
         return self._heap[0][0] if self._heap else _INF
@@ -330,9 +343,12 @@ class Network:
             f.sent_pkts += 1
             f.last_send_time = now
             dep = up.enqueue(now, mss)
-            if dep >= 0:
+            if dep < 0:
+                f.q_dropped += 1
+            else:
                 if loss and rnd() < loss:
                     self.random_lost += 1
+                    f.rand_lost += 1
                 else:
                     heapq.heappush(heap, (dep + dly, next(seq), _EV_RX, f, pn, now))
 
@@ -392,11 +408,12 @@ class Network:
     def _detect_losses(self, f: Flow, now: float) -> list[tuple]:
         sus = f.suspects
         la = f.largest_acked
-        horizon = now - self._loss_delay(f)
+        ld = self._loss_delay(f)
         lost = []
         while sus:
             r = sus[0]
-            if la - r[0] >= 3 or r[1] <= horizon:
+            # same expression as the timer deadline in _arm, so float rounding cannot disagree
+            if la - r[0] >= 3 or r[1] + ld <= now:
                 lost.append(sus.popleft())
             else:
                 break
@@ -488,12 +505,12 @@ class Network:
         if n_lost:
             self._handle_losses(f, now, lost)
         if f.recorder is not None:
-            self._record(f, now, acked, n_lost, lrtt)
+            self._record(f, now, acked, n_lost, ack_delay)
         self._send(f, now)
         self._arm(f, now)
 
     @staticmethod
-    def _record(f: Flow, now: float, acked: int, lost: int, lrtt: float) -> None:
+    def _record(f: Flow, now: float, acked: int, lost: int, ack_delay: float) -> None:
         # One mvfst-rl NetworkState per ACK-or-loss callback, kept raw (packets, ms, cumulative
         # counters); features.py differences, normalises and aggregates them with numpy.
         f.recorder.append(
@@ -516,6 +533,7 @@ class Network:
                 lost,
                 f.acked_pkts,
                 1.0 if (lost and f.persistent) else 0.0,
+                ack_delay,
             )
         )
 

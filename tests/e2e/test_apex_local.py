@@ -1,0 +1,125 @@
+"""Whole Ape-X fleets on tiny budgets: actors, learner, evaluator, checkpoint, resume, restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from rlfleet.cli.main import main
+from rlfleet.cli.presets import build_config
+from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
+from rlfleet.runtime.launcher import LocalFleet
+from rlfleet.runtime.metrics import read_metrics
+
+TINY = [
+    "env.envs_per_actor=4",
+    "model.hidden=[32, 32]",
+    "actor.num_actors=2",
+    "actor.push_size=16",
+    "replay.capacity=5000",
+    "replay.learning_starts=200",
+    "replay.samples_per_insert=4.0",
+    "learner.batch_size=32",
+    "learner.publish_interval=2",
+    "eval.episodes=4",
+    "eval.final_episodes=3",
+    "eval.interval_s=0.5",
+    "run.stop_on_solve=false",
+    "run.log_interval_s=0.5",
+    "run.snapshot_replay=true",
+]
+
+
+def test_train_checkpoint_and_resume_continue_counters_and_curves(tmp_path):
+    run = tmp_path / "run"
+    argv = [
+        "train",
+        "cartpole",
+        "--run-dir",
+        str(run),
+        "--quiet",
+        *[a for s in TINY for a in ("--set", s)],
+    ]
+    assert main([*argv, "--set", "run.total_env_steps=3000"]) == 0
+
+    final = json.loads((run / "final_eval.json").read_text())
+    assert final["stop_reason"] == "env step budget"
+    assert final["env_steps"] >= 3000 and final["updates"] > 0
+    assert len(final["final_returns"]) == 3 and final["evaluations"]
+    ckpt = latest_checkpoint(run)
+    assert ckpt is not None and (ckpt / "model.safetensors").exists() and (ckpt / "replay").exists()
+    first = read_state(ckpt)["counters"]
+    assert first["updates"] == final["updates"] and first["version"] > 1
+    rows_before = sum(len(v) for v in read_metrics(run).values())
+    assert (run / "config.toml").exists() and any((run / "tensorboard").iterdir())
+
+    assert (
+        main(["train", "--resume", str(run), "--quiet", "--set", "run.total_env_steps=6000"]) == 0
+    )
+    resumed = json.loads((run / "final_eval.json").read_text())
+    second = read_state(latest_checkpoint(run))["counters"]
+    assert second["updates"] > first["updates"]
+    assert second["env_steps"] > first["env_steps"] and resumed["env_steps"] >= 6000
+    assert second["elapsed_s"] > first["elapsed_s"]
+    metrics = read_metrics(run)
+    assert sum(len(v) for v in metrics.values()) > rows_before
+    steps = [row[1] for row in metrics["env/steps_per_s"]]
+    assert steps == sorted(steps), "env-step axis must continue, not restart, after resume"
+
+    assert main(["plot", str(run)]) == 0
+    assert (run / "curves.png").stat().st_size > 10_000
+
+
+def test_dead_actor_is_restarted_and_learning_goes_on(tmp_path):
+    config = build_config("cartpole", [*TINY, "run.total_env_steps=0", "run.max_seconds=25"])
+    fleet = LocalFleet(config, tmp_path / "run", show_progress=False)
+    holder: dict = {}
+    thread = threading.Thread(target=lambda: holder.setdefault("result", fleet.run()))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while fleet.result.updates < 20 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert fleet.result.updates >= 20, "the fleet never started learning"
+    victim = fleet._roles[("actor", 1)].process
+    os.kill(victim.pid, signal.SIGKILL)
+    updates_at_kill = fleet.result.updates
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    result = holder["result"]
+    assert result.actor_restarts >= 1
+    assert result.updates > updates_at_kill
+    assert result.final_returns, "the final evaluation ran"
+
+
+@pytest.mark.parametrize("env_id", ["MinAtar/Breakout-v1"])
+def test_image_env_runs_end_to_end(tmp_path, env_id):
+    run = tmp_path / "run"
+    overrides = [
+        f"env.id={env_id}",
+        "model.torso=minatar",
+        "run.total_env_steps=2000",
+        "eval.max_episode_steps=200",
+        "eval.video=true",
+        *[s for s in TINY if not s.startswith("model.")],
+    ]
+    assert (
+        main(
+            [
+                "train",
+                "minatar-breakout",
+                "--run-dir",
+                str(run),
+                "--quiet",
+                *[a for s in overrides for a in ("--set", s)],
+            ]
+        )
+        == 0
+    )
+    final = json.loads((run / "final_eval.json").read_text())
+    assert final["updates"] > 0 and final["final_returns"]
+    assert (run / "final_eval.gif").stat().st_size > 0

@@ -1,0 +1,25 @@
+"""Bad input on the command line gets a clear message and exit code 2, before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlfleet.cli.main import main
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "cartpol"], "unknown preset 'cartpol'"),
+        (["train", "cartpole", "--set", "learner.lrr=1"], "unknown config key learner.lrr"),
+        (["train", "cartpole", "--set", "env.id=CartPol-v1"], "CartPole-v1"),
+        (["train", "cartpole", "--set", "env.id=Pendulum-v1"], "Ape-X DQN needs discrete actions"),
+        (["train", "--resume", "/nonexistent/run"], "no config.toml"),
+        (["bench", "nosuch"], "unknown benchmark 'nosuch'"),
+        (["plot", "/nonexistent/run"], "no metrics.csv"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert needle in capsys.readouterr().err
