@@ -116,6 +116,11 @@ class ReplaySection:
     beta_end: float = field(1.0, "Importance-sampling exponent after beta_anneal_updates.")
     beta_anneal_updates: int = field(1_000_000, "Updates over which beta anneals linearly.")
     learning_starts: int = field(50_000, "Transitions in replay before the first update (W).")
+    weight_norm: str = field(
+        "buffer",
+        "Importance-weight normalisation: 'buffer' (paper: by the max weight over the whole buffer) "
+        "or 'batch' (by the max weight in the sampled batch, a common deviation).",
+    )
     samples_per_insert: float = field(
         0.0, "Sampled items per inserted item the learner may not exceed (0 = no limit)."
     )
@@ -124,6 +129,10 @@ class ReplaySection:
     )
 
     def validate(self) -> None:
+        if self.weight_norm not in ("buffer", "batch"):
+            raise ConfigError(
+                f"replay.weight_norm {self.weight_norm!r} is unknown; valid: buffer, batch"
+            )
         if self.kind not in ("prioritized", "uniform"):
             raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
         _positive("replay", capacity=self.capacity, beta_anneal_updates=self.beta_anneal_updates)

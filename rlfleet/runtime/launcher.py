@@ -69,6 +69,7 @@ class RunResult:
     solved: bool = False
     solved_at_s: float | None = None
     solved_at_env_steps: int | None = None
+    solved_at_unix: float | None = None
     final_returns: list[float] = field(default_factory=list)
     final_return_mean: float | None = None
     evaluations: list[dict[str, float]] = field(default_factory=list)
@@ -314,6 +315,7 @@ class LocalFleet:
                 self.result.solved = True
                 self.result.solved_at_s = record["wall_s"]
                 self.result.solved_at_env_steps = record["env_steps"]
+                self.result.solved_at_unix = time.time()
 
     def _check_roles(self) -> str | None:
         for role in list(self._roles.values()):

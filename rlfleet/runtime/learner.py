@@ -258,7 +258,12 @@ class Learner:
                 tensors = {
                     k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sample.fields.items()
                 }
-                weights = torch.from_numpy(np.ascontiguousarray(sample.weights, dtype=np.float32))
+                weights = np.asarray(sample.weights, dtype=np.float32)
+                if self.config.replay.weight_norm == "batch":
+                    # w_i is proportional to p_i^-beta, so dividing by the batch max gives the
+                    # batch-normalised weights exactly
+                    weights = weights / weights.max()
+                weights = torch.from_numpy(np.ascontiguousarray(weights))
                 item = (sample.indices, sample.generations, tensors, weights)
                 while not self.stop_event.is_set():
                     try:

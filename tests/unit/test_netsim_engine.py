@@ -30,7 +30,8 @@ def _check_conservation(net, f) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["nepal_to_aws_india", "policer_12mbps_20ms", "buffer_bdp_div_10", "ack_aggregation_100ms"]
+    "name",
+    ["nepal_to_aws_india", "policer_12mbps_20ms", "buffer_bdp_div_10", "ack_aggregation_100ms"],
 )
 @pytest.mark.parametrize("scheme", ["cubic", "bbr", "copa", "vegas", "newreno"])
 def test_conservation_and_invariants(name: str, scheme: str) -> None:

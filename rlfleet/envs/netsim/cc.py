@@ -33,7 +33,9 @@ class CongestionController:
     def on_ack(self, f: Flow, now: float, acked: int, newest: tuple) -> None:
         """``acked`` packets newly acknowledged; ``newest`` is the newest acked send record."""
 
-    def on_loss(self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool) -> None:
+    def on_loss(
+        self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool
+    ) -> None:
         """``n_lost`` packets declared lost; the newest of them was sent at ``newest_sent``."""
 
     @staticmethod
@@ -82,7 +84,9 @@ class NewReno(CongestionController):
         else:
             f.cwnd += acked / f.cwnd
 
-    def on_loss(self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool) -> None:
+    def on_loss(
+        self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool
+    ) -> None:
         if self._new_event(f, now, newest_sent):
             f.ssthresh = max(f.cwnd * self.beta, f.min_cwnd)
             f.cwnd = f.ssthresh
@@ -119,7 +123,9 @@ class Cubic(CongestionController):
         if self.t_epoch is None:
             self.t_epoch = now
             self.w_est = cwnd
-            if self.w_max < cwnd:  # no loss yet (left slow start via ssthresh): start on the plateau
+            if (
+                self.w_max < cwnd
+            ):  # no loss yet (left slow start via ssthresh): start on the plateau
                 self.w_max = cwnd
                 self.k = 0.0
             else:
@@ -136,7 +142,9 @@ class Cubic(CongestionController):
             cwnd = self.w_est
         f.cwnd = cwnd
 
-    def on_loss(self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool) -> None:
+    def on_loss(
+        self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool
+    ) -> None:
         if self._new_event(f, now, newest_sent):
             cwnd = f.cwnd
             if self.fast_convergence and cwnd < self.w_max:
@@ -183,7 +191,9 @@ class Vegas(CongestionController):
         if f.cwnd < f.ssthresh and newest[1] > f.recovery_start:
             f.cwnd += acked
 
-    def on_loss(self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool) -> None:
+    def on_loss(
+        self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool
+    ) -> None:
         if self._new_event(f, now, newest_sent):
             f.ssthresh = max(f.cwnd * 0.5, f.min_cwnd)
             f.cwnd = f.ssthresh
@@ -245,7 +255,9 @@ class Copa(CongestionController):
         f.cwnd = cwnd
         f.pacing_rate = 2.0 * cwnd / st
 
-    def on_loss(self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool) -> None:
+    def on_loss(
+        self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool
+    ) -> None:
         if persistent:
             f.cwnd = f.min_cwnd
             self.velocity = 1.0
@@ -329,8 +341,10 @@ class BBR(CongestionController):
         elif self.mode == _PROBE_BW:
             g = self.pacing_gain
             full = now - self.cycle_stamp > self.rtprop
-            if (g == 1.0 and full) or (g > 1.0 and full and f.inflight >= g * bdp) or (
-                g < 1.0 and (full or f.inflight <= bdp)
+            if (
+                (g == 1.0 and full)
+                or (g > 1.0 and full and f.inflight >= g * bdp)
+                or (g < 1.0 and (full or f.inflight <= bdp))
             ):
                 self.cycle_index = (self.cycle_index + 1) % 8
                 self.cycle_stamp = now
@@ -380,7 +394,9 @@ class BBR(CongestionController):
         self.pacing_gain = _CYCLE[self.cycle_index]
         self.cycle_stamp = now
 
-    def on_loss(self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool) -> None:
+    def on_loss(
+        self, f: Flow, now: float, n_lost: int, newest_sent: float, persistent: bool
+    ) -> None:
         if persistent:
             f.cwnd = f.min_cwnd
 
@@ -402,7 +418,9 @@ def make_controller(scheme: str, seed: int = 0) -> CongestionController:
         try:
             return FixedCwnd(float(n) if n else 10.0)
         except ValueError:
-            raise ConfigError(f"bad fixed-cwnd scheme {scheme!r}; write fixed:N (packets)") from None
+            raise ConfigError(
+                f"bad fixed-cwnd scheme {scheme!r}; write fixed:N (packets)"
+            ) from None
     try:
         return SCHEMES[scheme](seed)
     except KeyError:

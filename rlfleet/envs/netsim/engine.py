@@ -23,7 +23,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import random
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -41,6 +40,34 @@ _EV_START = 4
 _INF = math.inf
 #: RFC 9002 kInitialRtt (ms) used before the first sample.
 INITIAL_RTT_MS = 333.0
+
+
+_M63 = 0x7FFFFFFFFFFFFFFF
+_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed 64-bit int
+_MIX1 = -4658895280553007687
+_MIX2 = -7723592293110705685
+
+
+def _wrap64(v: int) -> int:
+    return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
+
+
+class SplitMix64:
+    """splitmix64 on 63-bit state: the same stream the compiled engine (fast.py) draws, so both
+    engines lose the same packets for the same seed."""
+
+    __slots__ = ("s",)
+
+    def __init__(self, seed: int) -> None:
+        self.s = int(seed)
+
+    def random(self) -> float:
+        x = _wrap64(self.s + _GOLDEN) & _M63
+        self.s = x
+        z = _wrap64((x ^ (x >> 30)) * _MIX1) & _M63
+        z = _wrap64((z ^ (z >> 27)) * _MIX2) & _M63
+        z ^= z >> 31
+        return (z >> 11) * (1.0 / 4503599627370496.0)
 
 
 class Flow:
@@ -253,7 +280,7 @@ class Network:
         self.now = 0.0
         self._heap: list[tuple] = []
         self._seq = itertools.count()
-        self._rng = random.Random(seed)
+        self._rng = SplitMix64(seed)
         self.random_lost = 0
         self.ack_lost = 0
         self.pacing_quantum = 1.0

@@ -107,7 +107,9 @@ class Scenario:
 
     def __post_init__(self) -> None:
         if not (self.delay_ms >= 0 and math.isfinite(self.delay_ms)):
-            raise ConfigError(f"scenario {self.name!r}: delay_ms must be >= 0, got {self.delay_ms!r}")
+            raise ConfigError(
+                f"scenario {self.name!r}: delay_ms must be >= 0, got {self.delay_ms!r}"
+            )
         for k in ("loss_up", "loss_down"):
             v = getattr(self, k)
             if not 0 <= v < 1:
@@ -171,42 +173,114 @@ def _poisson(r: float, warm_ms: int, seed: int) -> Trace:
 
 def _pantheon() -> dict[str, Scenario]:
     out: list[Scenario] = [
-        Scenario("nepal_to_aws_india", _poisson(0.57, 1000, 188), None, 28, loss_up=0.0477,
-                 up_queue_packets=14, description="Calibrated: Nepal -> AWS India (Pantheon 188)",
-                 tags=("calibrated",)),
-        Scenario("mexico_cellular_to_aws_california", _poisson(2.64, 5000, 196), None, 88,
-                 up_queue_packets=130, description="Calibrated: Mexico cellular -> AWS California (196)",
-                 tags=("calibrated",)),
-        Scenario("aws_brazil_to_colombia_cellular", _poisson(3.04, 4000, 339), None, 130,
-                 up_queue_packets=426, description="Calibrated: AWS Brazil -> Colombia cellular (339)",
-                 tags=("calibrated",)),
-        Scenario("india_to_aws_india", _const(100.42), None, 27, up_queue_packets=173,
-                 description="Calibrated: India -> AWS India (251)", tags=("calibrated",)),
-        Scenario("aws_korea_to_china", _const(77.72), None, 51, loss_up=0.0006,
-                 up_queue_packets=94, description="Calibrated: AWS Korea -> China (361)",
-                 tags=("calibrated",)),
-        Scenario("aws_california_to_mexico", _const(114.68), None, 45, up_queue_packets=450,
-                 description="Calibrated: AWS California -> Mexico (353)", tags=("calibrated",)),
+        Scenario(
+            "nepal_to_aws_india",
+            _poisson(0.57, 1000, 188),
+            None,
+            28,
+            loss_up=0.0477,
+            up_queue_packets=14,
+            description="Calibrated: Nepal -> AWS India (Pantheon 188)",
+            tags=("calibrated",),
+        ),
+        Scenario(
+            "mexico_cellular_to_aws_california",
+            _poisson(2.64, 5000, 196),
+            None,
+            88,
+            up_queue_packets=130,
+            description="Calibrated: Mexico cellular -> AWS California (196)",
+            tags=("calibrated",),
+        ),
+        Scenario(
+            "aws_brazil_to_colombia_cellular",
+            _poisson(3.04, 4000, 339),
+            None,
+            130,
+            up_queue_packets=426,
+            description="Calibrated: AWS Brazil -> Colombia cellular (339)",
+            tags=("calibrated",),
+        ),
+        Scenario(
+            "india_to_aws_india",
+            _const(100.42),
+            None,
+            27,
+            up_queue_packets=173,
+            description="Calibrated: India -> AWS India (251)",
+            tags=("calibrated",),
+        ),
+        Scenario(
+            "aws_korea_to_china",
+            _const(77.72),
+            None,
+            51,
+            loss_up=0.0006,
+            up_queue_packets=94,
+            description="Calibrated: AWS Korea -> China (361)",
+            tags=("calibrated",),
+        ),
+        Scenario(
+            "aws_california_to_mexico",
+            _const(114.68),
+            None,
+            45,
+            up_queue_packets=450,
+            description="Calibrated: AWS California -> Mexico (353)",
+            tags=("calibrated",),
+        ),
     ]
     for rtt in (20, 100):
         for r in (12, 60, 108):
             out.append(
-                Scenario(f"policer_{r}mbps_{rtt}ms", _const(r), None, rtt / 2, up_queue_packets=1,
-                         down_queue_packets=1,
-                         description=f"Token-bucket policer, {r} Mbps, RTT {rtt} ms",
-                         tags=("pathological", "policer"))
+                Scenario(
+                    f"policer_{r}mbps_{rtt}ms",
+                    _const(r),
+                    None,
+                    rtt / 2,
+                    up_queue_packets=1,
+                    down_queue_packets=1,
+                    description=f"Token-bucket policer, {r} Mbps, RTT {rtt} ms",
+                    tags=("pathological", "policer"),
+                )
             )
-    out.append(Scenario("ack_aggregation_100ms", _const(12), Trace("trace", times=(100,)), 10,
-                        description="Severe ACK aggregation: 1 ACK opportunity every 100 ms",
-                        tags=("pathological", "ack_aggregation")))
-    out.append(Scenario("ack_aggregation_10_every_200ms", _const(12),
-                        Trace("trace", times=(200,) * 10), 10,
-                        description="Severe ACK aggregation: 10 ACK opportunities every 200 ms",
-                        tags=("pathological", "ack_aggregation")))
-    for label, qb in (("bdp_div_10", 9000), ("bdp_div_3", 30000), ("bdp_div_2", 45000), ("bdp", 90000)):
-        out.append(Scenario(f"buffer_{label}", _const(12), None, 30, up_queue_bytes=qb,
-                            description=f"12 Mbps, RTT 60 ms, bottleneck buffer {qb} bytes",
-                            tags=("pathological", "buffer")))
+    out.append(
+        Scenario(
+            "ack_aggregation_100ms",
+            _const(12),
+            Trace("trace", times=(100,)),
+            10,
+            description="Severe ACK aggregation: 1 ACK opportunity every 100 ms",
+            tags=("pathological", "ack_aggregation"),
+        )
+    )
+    out.append(
+        Scenario(
+            "ack_aggregation_10_every_200ms",
+            _const(12),
+            Trace("trace", times=(200,) * 10),
+            10,
+            description="Severe ACK aggregation: 10 ACK opportunities every 200 ms",
+            tags=("pathological", "ack_aggregation"),
+        )
+    )
+    for label, qb in (
+        ("bdp_div_10", 9000),
+        ("bdp_div_3", 30000),
+        ("bdp_div_2", 45000),
+        ("bdp", 90000),
+    ):
+        out.append(
+            Scenario(
+                f"buffer_{label}",
+                _const(12),
+                None,
+                30,
+                up_queue_bytes=qb,
+                description=f"12 Mbps, RTT 60 ms, bottleneck buffer {qb} bytes",
+                tags=("pathological", "buffer"),
+            )
+        )
     return {s.name: s for s in out}
 
 
@@ -264,22 +338,44 @@ def _sample(
     )
 
 
-_CAL = ("nepal_to_aws_india", "mexico_cellular_to_aws_california", "aws_brazil_to_colombia_cellular",
-        "india_to_aws_india", "aws_korea_to_china", "aws_california_to_mexico")
+_CAL = (
+    "nepal_to_aws_india",
+    "mexico_cellular_to_aws_california",
+    "aws_brazil_to_colombia_cellular",
+    "india_to_aws_india",
+    "aws_korea_to_china",
+    "aws_california_to_mexico",
+)
 _HIGH = _CAL[3:]
 
 #: Random scenario generators as in mvfst-rl's mtenv branch: name -> f(rng) -> Scenario.
 SAMPLERS = {
     "random_traces_0_5": lambda rng: _sample(
-        rng, _CAL, (5, 200), (0.5, 2.0), 0.1, (0.8, 0.01, 0.05), (10, 1000), "random_traces_0_5"),
+        rng, _CAL, (5, 200), (0.5, 2.0), 0.1, (0.8, 0.01, 0.05), (10, 1000), "random_traces_0_5"
+    ),
     "random_traces_0_5_narrow": lambda rng: _sample(
-        rng, _CAL, (20, 150), (0.9, 1.1), 0.0, (0.0, 0.01, 0.06), (10, 500),
-        "random_traces_0_5_narrow"),
+        rng,
+        _CAL,
+        (20, 150),
+        (0.9, 1.1),
+        0.0,
+        (0.0, 0.01, 0.06),
+        (10, 500),
+        "random_traces_0_5_narrow",
+    ),
     "random_traces_3_5": lambda rng: _sample(
-        rng, _HIGH, (15, 100), None, 1.0, (1.0, 0.01, 0.05), (50, 1000), "random_traces_3_5"),
+        rng, _HIGH, (15, 100), None, 1.0, (1.0, 0.01, 0.05), (50, 1000), "random_traces_3_5"
+    ),
     "random_traces_3_5_with_loss": lambda rng: _sample(
-        rng, _HIGH, (15, 100), None, 1.0, (0.5, 1e-4, 0.02), (50, 1000),
-        "random_traces_3_5_with_loss"),
+        rng,
+        _HIGH,
+        (15, 100),
+        None,
+        1.0,
+        (0.5, 1e-4, 0.02),
+        (50, 1000),
+        "random_traces_3_5_with_loss",
+    ),
 }
 
 
@@ -294,8 +390,18 @@ def sample_scenario(sampler: str, rng: np.random.Generator) -> Scenario:
 
 # ---------------------------------------------------------------------------- TOML
 _SC_KEYS = {"name", "description", "delay_ms", "loss_up", "loss_down", "uplink", "downlink"}
-_LINK_KEYS = {"kind", "rate_mbps", "warmup_ms", "seed", "duration_ms", "times", "path", "scale",
-              "queue_packets", "queue_bytes"}
+_LINK_KEYS = {
+    "kind",
+    "rate_mbps",
+    "warmup_ms",
+    "seed",
+    "duration_ms",
+    "times",
+    "path",
+    "scale",
+    "queue_packets",
+    "queue_bytes",
+}
 
 
 def _check_keys(d: dict[str, Any], valid: set[str], where: str) -> None:
@@ -329,7 +435,9 @@ def _link_from(d: dict[str, Any], where: str, base: Path) -> tuple[Trace, int | 
     return tr, qp, qb
 
 
-def scenario_from_dict(d: dict[str, Any], base: Path | None = None, where: str = "scenario") -> Scenario:
+def scenario_from_dict(
+    d: dict[str, Any], base: Path | None = None, where: str = "scenario"
+) -> Scenario:
     """Build a scenario from a parsed TOML table (see docs/netsim.md for the format)."""
     base = base or Path.cwd()
     _check_keys(d, _SC_KEYS, where)
@@ -340,10 +448,18 @@ def scenario_from_dict(d: dict[str, Any], base: Path | None = None, where: str =
     if "downlink" in d:
         down, dqp, dqb = _link_from(d["downlink"], f"{where}.downlink", base)
     return Scenario(
-        str(d["name"]), up, down, float(d.get("delay_ms", 0.0)),
-        loss_up=float(d.get("loss_up", 0.0)), loss_down=float(d.get("loss_down", 0.0)),
-        up_queue_packets=uqp, up_queue_bytes=uqb, down_queue_packets=dqp, down_queue_bytes=dqb,
-        description=str(d.get("description", "")), tags=("custom",),
+        str(d["name"]),
+        up,
+        down,
+        float(d.get("delay_ms", 0.0)),
+        loss_up=float(d.get("loss_up", 0.0)),
+        loss_down=float(d.get("loss_down", 0.0)),
+        up_queue_packets=uqp,
+        up_queue_bytes=uqb,
+        down_queue_packets=dqp,
+        down_queue_bytes=dqb,
+        description=str(d.get("description", "")),
+        tags=("custom",),
     )
 
 
@@ -361,7 +477,9 @@ def load_scenarios(path: str | Path) -> list[Scenario]:
     if raw is None:
         raise ConfigError(f"{str(p)!r} holds no [scenario] or [[scenario]] table")
     items = raw if isinstance(raw, list) else [raw]
-    return [scenario_from_dict(d, p.parent, f"{p.name}: scenario[{i}]") for i, d in enumerate(items)]
+    return [
+        scenario_from_dict(d, p.parent, f"{p.name}: scenario[{i}]") for i, d in enumerate(items)
+    ]
 
 
 def resolve_scenarios(names: list[str]) -> list[Scenario]:

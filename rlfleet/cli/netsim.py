@@ -1,0 +1,195 @@
+"""``rlfleet netsim``: list scenarios and evaluate congestion-control schemes.
+
+    rlfleet netsim scenarios
+    rlfleet netsim eval [--scenarios calibrated] [--schemes cubic,bbr,copa] [--out DIR]
+                        [--duration S] [--seeds 0,1,2] [--flows N --interval S]
+
+A scheme ``checkpoint:PATH`` is turned into a policy with ``policy_loader(PATH)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from rlfleet.errors import ConfigError, RlfleetError
+
+PolicyLoader = Callable[[str], Callable[[np.ndarray], int]]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rlfleet netsim", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("scenarios", help="list the built-in scenarios and samplers")
+    e = sub.add_parser("eval", help="Pantheon-style evaluation of schemes on scenarios")
+    e.add_argument(
+        "--scenarios",
+        default="calibrated",
+        help="comma list: names, numbers 1-18, 'calibrated', 'all', or TOML files",
+    )
+    e.add_argument(
+        "--schemes",
+        default="cubic,bbr,copa,vegas,newreno",
+        help="comma list: newreno,cubic,bbr,copa,vegas,fixed:N,checkpoint:PATH",
+    )
+    e.add_argument("--out", default="netsim_eval", help="output folder (JSON, CSV, PNGs)")
+    e.add_argument("--duration", type=float, default=30.0, help="seconds per run (Pantheon: 30)")
+    e.add_argument("--seeds", default="0", help="comma list of seeds")
+    e.add_argument("--flows", type=int, default=1, help="flows per run (Pantheon multi-flow: 3)")
+    e.add_argument("--interval", type=float, default=10.0, help="seconds between flow starts")
+    e.add_argument(
+        "--action-delay-ms",
+        type=float,
+        default=0.0,
+        help="delayed-action Delta for checkpoint:* schemes (ms; 0 = synchronous)",
+    )
+    e.add_argument("--no-progress", action="store_true", help="no live progress display")
+    return p
+
+
+def _list_scenarios() -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rlfleet.envs.netsim.scenarios import PANTHEON, SAMPLERS
+
+    t = Table(title="netsim scenarios (Pantheon)")
+    for col in ("#", "name", "uplink", "one-way ms", "loss", "queue", "BDP pkts", "description"):
+        t.add_column(col)
+    for i, (name, sc) in enumerate(PANTHEON.items(), 1):
+        q = (
+            f"{sc.up_queue_packets} pkts"
+            if sc.up_queue_packets is not None
+            else f"{sc.up_queue_bytes} B"
+            if sc.up_queue_bytes is not None
+            else "unbounded"
+        )
+        t.add_row(
+            str(i),
+            name,
+            sc.uplink.label(),
+            f"{sc.delay_ms:g}",
+            f"{sc.loss_up:g}",
+            q,
+            f"{sc.bdp_packets():.1f}",
+            sc.description,
+        )
+    c = Console(width=150)
+    c.print(t)
+    c.print("samplers (a new scenario each episode): " + ", ".join(SAMPLERS))
+    return 0
+
+
+def _eval(args: argparse.Namespace, policy_loader: PolicyLoader | None) -> int:
+    from rlfleet.envs.netsim.evaluate import EvalConfig, evaluate, summarise_rows, write_results
+    from rlfleet.envs.netsim.scenarios import resolve_scenarios
+
+    scenarios = resolve_scenarios([s for s in args.scenarios.split(",") if s])
+    schemes = [s for s in args.schemes.split(",") if s]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s]
+    except ValueError:
+        raise ConfigError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
+    if args.duration <= 0:
+        raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
+    if args.flows < 1:
+        raise ConfigError(f"--flows must be >= 1, got {args.flows}")
+    policies = {}
+    for s in schemes:
+        if s.startswith("checkpoint:"):
+            if policy_loader is None:
+                raise ConfigError(
+                    f"scheme {s!r} needs a policy loader; run it through `rlfleet netsim eval` "
+                    "(which passes the Ape-X checkpoint loader) or pass policy_loader to main()"
+                )
+            policies[s] = policy_loader(s.partition(":")[2])
+    cfg = EvalConfig(
+        scenarios=scenarios,
+        schemes=schemes,
+        duration_s=args.duration,
+        seeds=seeds,
+        n_flows=args.flows,
+        interval_s=args.interval,
+        policies=policies,
+        env_kwargs={"action_delay_ms": args.action_delay_ms},
+    )
+    total = len(scenarios) * len(schemes) * len(seeds)
+    t0 = time.time()
+    if args.no_progress or not sys.stderr.isatty():
+        rows = evaluate(cfg)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as prog:
+            task = prog.add_task("netsim eval", total=total)
+            rows = evaluate(cfg, progress=lambda msg: prog.update(task, advance=1, description=msg))
+    meta = {
+        "scenarios": [s.name for s in scenarios],
+        "schemes": schemes,
+        "seeds": seeds,
+        "duration_s": args.duration,
+        "flows": args.flows,
+        "interval_s": args.interval,
+        "action_delay_ms": args.action_delay_ms,
+        "wall_s": round(time.time() - t0, 2),
+    }
+    paths = write_results(rows, args.out, meta)
+    _print_summary(summarise_rows(rows))
+    print(f"wrote {paths['json']}, {paths['csv']} and {len(paths['png'])} plot(s)")
+    return 0
+
+
+def _print_summary(summary: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="netsim eval (mean over seeds)")
+    for col in (
+        "scenario",
+        "scheme",
+        "tput Mbit/s",
+        "util",
+        "mean OWD ms",
+        "p95 OWD ms",
+        "loss %",
+        "jain",
+    ):
+        t.add_column(col)
+    for r in summary:
+        t.add_row(
+            r["scenario"],
+            r["scheme"],
+            f"{r['throughput_mbps']:.2f}",
+            f"{r['utilisation']:.2f}",
+            f"{r['delay_mean_ms']:.1f}",
+            f"{r['delay_p95_ms']:.1f}",
+            f"{100 * r['loss']:.2f}",
+            f"{r['jain']:.3f}",
+        )
+    Console(width=150).print(t)
+
+
+def main(argv: list[str] | None = None, policy_loader: PolicyLoader | None = None) -> int:
+    """Entry point; returns a process exit code (2 on a usage/config error)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.cmd == "scenarios":
+            return _list_scenarios()
+        return _eval(args, policy_loader)
+    except RlfleetError as exc:
+        print(f"rlfleet netsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
