@@ -109,13 +109,33 @@ OPP = 1504
 ) = range(15)
 # int config: schedule (kind, num, den, off, n, period) for up then down
 S_NI = 12
+# Packed layout, one row per env. Few, wide arrays keep the compiled calls cheap (every array
+# argument is passed as ~7 machine words; the per-ACK path makes ~8 calls):
+#   si = [int state | schedule config | dfifo pn | rx pn | ack end | packet state | 2 link queues]
+#   sf = [float state | float config | send time | dfifo time | ack time | ack delay | standing RTT
+#        deque times | values]
+O_SC = I_NI
+O_DPN = O_SC + S_NI
+O_RX = O_DPN + RING
+O_AEND = O_RX + RING
+O_PST = O_AEND + RING
+O_QR = O_PST + RING
+I_WIDTH = O_QR + 2 * RING
+O_CFG = F_NF
+O_STIME = O_CFG + C_NC
+O_DT = O_STIME + RING
+O_AT = O_DT + RING
+O_ADL = O_AT + RING
+O_SST = O_ADL + RING
+O_SSV = O_SST + RING
+F_WIDTH = O_SSV + RING
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _rand(I, e):
+def _rand(si, e):
     # splitmix64 -> uniform [0, 1); per-env state so envs are independent and reproducible
-    x = (I[e, I_RNG] + np.int64(-7046029254386353131)) & np.int64(0x7FFFFFFFFFFFFFFF)
-    I[e, I_RNG] = x
+    x = (si[e, I_RNG] + np.int64(-7046029254386353131)) & np.int64(0x7FFFFFFFFFFFFFFF)
+    si[e, I_RNG] = x
     z = x
     z = ((z ^ (z >> 30)) * np.int64(-4658895280553007687)) & np.int64(0x7FFFFFFFFFFFFFFF)
     z = ((z ^ (z >> 27)) * np.int64(-7723592293110705685)) & np.int64(0x7FFFFFFFFFFFFFFF)
@@ -124,27 +144,27 @@ def _rand(I, e):
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _stime(I, tab, e, d, k):
+def _stime(si, tab, e, d, k):
     b = 6 * d
-    if I[e, O_SC + (b)] == 0:
-        num = I[e, O_SC + (b + 1)]
-        den = I[e, O_SC + (b + 2)]
+    if si[e, O_SC + (b)] == 0:
+        num = si[e, O_SC + (b + 1)]
+        den = si[e, O_SC + (b + 2)]
         return ((k + 1) * den + num - 1) // num
-    n = I[e, O_SC + (b + 4)]
+    n = si[e, O_SC + (b + 4)]
     q = k // n
-    return tab[I[e, O_SC + (b + 3)] + (k - q * n)] + q * I[e, O_SC + (b + 5)]
+    return tab[si[e, O_SC + (b + 3)] + (k - q * n)] + q * si[e, O_SC + (b + 5)]
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _sfirst(I, tab, e, d, t):
+def _sfirst(si, tab, e, d, t):
     b = 6 * d
     if t < 0:
         return 0
-    if I[e, O_SC + (b)] == 0:
-        return t * I[e, O_SC + (b + 1)] // I[e, O_SC + (b + 2)]
-    n = I[e, O_SC + (b + 4)]
-    per = I[e, O_SC + (b + 5)]
-    off = I[e, O_SC + (b + 3)]
+    if si[e, O_SC + (b)] == 0:
+        return t * si[e, O_SC + (b + 1)] // si[e, O_SC + (b + 2)]
+    n = si[e, O_SC + (b + 4)]
+    per = si[e, O_SC + (b + 5)]
+    off = si[e, O_SC + (b + 3)]
     q = t // per
     r = t - q * per
     lo = 0
@@ -159,36 +179,36 @@ def _sfirst(I, tab, e, d, t):
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _enqueue(I, F, tab, e, d, a, size):
+def _enqueue(si, sf, tab, e, d, a, size):
     """Link ``d`` (0 up, 1 down) of env ``e``: departure ms of a packet offered at ``a``, or -1."""
     kk, tkk, lft, qh, qt = (
         (I_UK, I_UTK, I_ULEFT, I_UQH, I_UQT) if d == 0 else (I_DK, I_DTK, I_DLEFT, I_DQH, I_DQT)
     )
-    lpk = F[e, O_CFG + (C_UPK)] if d == 0 else F[e, O_CFG + (C_DPK)]
-    lby = F[e, O_CFG + (C_UBY)] if d == 0 else F[e, O_CFG + (C_DBY)]
+    lpk = sf[e, O_CFG + (C_UPK)] if d == 0 else sf[e, O_CFG + (C_DPK)]
+    lby = sf[e, O_CFG + (C_UBY)] if d == 0 else sf[e, O_CFG + (C_DBY)]
     fa = np.int64(math.floor(a))
-    h = I[e, qh]
-    t_ = I[e, qt]
-    while h < t_ and I[e, O_QR + d * RING + (h & MASK)] <= fa:
+    h = si[e, qh]
+    t_ = si[e, qt]
+    while h < t_ and si[e, O_QR + d * RING + (h & MASK)] <= fa:
         h += 1
-    I[e, qh] = h
+    si[e, qh] = h
     waiting = t_ - h
     if lpk >= 0 and waiting + 1 > lpk:
         return -1
     if lby >= 0 and (waiting + 1) * size > lby:
         return -1
     if waiting >= RING - 1:
-        I[e, I_OVF] = 1
+        si[e, I_OVF] = 1
         return -1
-    left = I[e, lft]
-    if left > 0 and I[e, tkk] > fa:
-        k = I[e, kk]
-        tk = I[e, tkk]
+    left = si[e, lft]
+    if left > 0 and si[e, tkk] > fa:
+        k = si[e, kk]
+        tk = si[e, tkk]
     else:
-        k = _sfirst(I, tab, e, d, fa)
-        if k <= I[e, kk]:
-            k = I[e, kk] + 1
-        tk = _stime(I, tab, e, d, k)
+        k = _sfirst(si, tab, e, d, fa)
+        if k <= si[e, kk]:
+            k = si[e, kk] + 1
+        tk = _stime(si, tab, e, d, k)
         left = OPP
     start = tk
     k0 = k
@@ -199,107 +219,107 @@ def _enqueue(I, F, tab, e, d, a, size):
         left = OPP
     left -= s
     if k != k0:
-        tk = _stime(I, tab, e, d, k)
-    I[e, kk] = k
-    I[e, tkk] = tk
-    I[e, lft] = left
-    I[e, O_QR + d * RING + (t_ & MASK)] = start
-    I[e, qt] = t_ + 1
+        tk = _stime(si, tab, e, d, k)
+    si[e, kk] = k
+    si[e, tkk] = tk
+    si[e, lft] = left
+    si[e, O_QR + d * RING + (t_ & MASK)] = start
+    si[e, qt] = t_ + 1
     return tk
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _send(I, F, tab, e, now, force):
+def _send(si, sf, tab, e, now, force):
     """Send while inflight < cwnd (or ``force`` probe packets regardless of cwnd)."""
-    mss = np.int64(F[e, O_CFG + (C_MSS)])
+    mss = np.int64(sf[e, O_CFG + (C_MSS)])
     n = 0
-    while (force > 0 and n < force) or (force == 0 and I[e, I_INFLIGHT] < F[e, F_CWND]):
-        pn = I[e, I_NEXT_PN]
-        if pn - I[e, I_LO] >= RING - 1:
-            I[e, I_OVF] = 1
+    while (force > 0 and n < force) or (force == 0 and si[e, I_INFLIGHT] < sf[e, F_CWND]):
+        pn = si[e, I_NEXT_PN]
+        if pn - si[e, I_LO] >= RING - 1:
+            si[e, I_OVF] = 1
             return
-        I[e, I_NEXT_PN] = pn + 1
-        if I[e, I_DEBT] > 0:
-            I[e, I_DEBT] -= 1
-            I[e, I_RETX] += 1
+        si[e, I_NEXT_PN] = pn + 1
+        if si[e, I_DEBT] > 0:
+            si[e, I_DEBT] -= 1
+            si[e, I_RETX] += 1
             if force > 0:
-                I[e, I_TORTX] += 1
-        F[e, O_STIME + (pn & MASK)] = now
-        I[e, O_PST + (pn & MASK)] = 0
-        I[e, I_INFLIGHT] += 1
-        I[e, I_SENT] += 1
-        F[e, F_LASTSEND] = now
-        dep = _enqueue(I, F, tab, e, 0, now, mss)
+                si[e, I_TORTX] += 1
+        sf[e, O_STIME + (pn & MASK)] = now
+        si[e, O_PST + (pn & MASK)] = 0
+        si[e, I_INFLIGHT] += 1
+        si[e, I_SENT] += 1
+        sf[e, F_LASTSEND] = now
+        dep = _enqueue(si, sf, tab, e, 0, now, mss)
         n += 1
         if dep < 0:
-            I[e, I_QDROP] += 1
+            si[e, I_QDROP] += 1
             continue
-        if F[e, O_CFG + (C_LUP)] > 0.0 and _rand(I, e) < F[e, O_CFG + (C_LUP)]:
-            I[e, I_RLOST] += 1
+        if sf[e, O_CFG + (C_LUP)] > 0.0 and _rand(si, e) < sf[e, O_CFG + (C_LUP)]:
+            si[e, I_RLOST] += 1
             continue
-        t_ = I[e, I_DT]
-        F[e, O_DT + (t_ & MASK)] = dep + F[e, O_CFG + (C_DUP)]
-        I[e, O_DPN + (t_ & MASK)] = pn
-        I[e, I_DT] = t_ + 1
+        t_ = si[e, I_DT]
+        sf[e, O_DT + (t_ & MASK)] = dep + sf[e, O_CFG + (C_DUP)]
+        si[e, O_DPN + (t_ & MASK)] = pn
+        si[e, I_DT] = t_ + 1
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _record(I, F, ev, e, now, acked, lost, ack_delay):
-    i = I[e, I_NEV]
+def _record(si, sf, ev, e, now, acked, lost, ack_delay):
+    i = si[e, I_NEV]
     if i >= EV_MAX:
-        I[e, I_OVF] = 2
+        si[e, I_OVF] = 2
         return
-    I[e, I_NEV] = i + 1
-    has = I[e, I_HASRTT] > 0
+    si[e, I_NEV] = i + 1
+    has = si[e, I_HASRTT] > 0
     ev[e, i, 0] = now
-    ev[e, i, 1] = F[e, F_MINRTT] if has else 0.0
-    ev[e, i, 2] = F[e, F_STAND]
-    ev[e, i, 3] = F[e, F_LRTT]
-    ev[e, i, 4] = F[e, F_SRTT] if has else 0.0
-    ev[e, i, 5] = F[e, F_RTTVAR] if has else 0.0
-    ev[e, i, 6] = F[e, F_CWND]
-    ev[e, i, 7] = I[e, I_INFLIGHT]
-    ev[e, i, 8] = I[e, I_SENT]
-    ev[e, i, 9] = I[e, I_ACKB]
-    ev[e, i, 10] = I[e, I_RETX]
-    ev[e, i, 11] = I[e, I_PTO]
-    ev[e, i, 12] = I[e, I_TPTO]
-    ev[e, i, 13] = I[e, I_TORTX]
+    ev[e, i, 1] = sf[e, F_MINRTT] if has else 0.0
+    ev[e, i, 2] = sf[e, F_STAND]
+    ev[e, i, 3] = sf[e, F_LRTT]
+    ev[e, i, 4] = sf[e, F_SRTT] if has else 0.0
+    ev[e, i, 5] = sf[e, F_RTTVAR] if has else 0.0
+    ev[e, i, 6] = sf[e, F_CWND]
+    ev[e, i, 7] = si[e, I_INFLIGHT]
+    ev[e, i, 8] = si[e, I_SENT]
+    ev[e, i, 9] = si[e, I_ACKB]
+    ev[e, i, 10] = si[e, I_RETX]
+    ev[e, i, 11] = si[e, I_PTO]
+    ev[e, i, 12] = si[e, I_TPTO]
+    ev[e, i, 13] = si[e, I_TORTX]
     ev[e, i, 14] = acked
     ev[e, i, 15] = lost
-    ev[e, i, 16] = I[e, I_ACKED]
-    ev[e, i, 17] = 1.0 if (lost > 0 and F[e, F_PERSIST] > 0) else 0.0
+    ev[e, i, 16] = si[e, I_ACKED]
+    ev[e, i, 17] = 1.0 if (lost > 0 and sf[e, F_PERSIST] > 0) else 0.0
     ev[e, i, 18] = ack_delay
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _loss_delay(F, e):
-    r = F[e, F_SRTT] if F[e, F_SRTT] > F[e, F_LRTT] else F[e, F_LRTT]
+def _loss_delay(sf, e):
+    r = sf[e, F_SRTT] if sf[e, F_SRTT] > sf[e, F_LRTT] else sf[e, F_LRTT]
     r *= 1.125
     return r if r > 1.0 else 1.0
 
 
 @nb.njit(cache=True, inline="always", error_model="numpy")
-def _pto_base(F, e):
-    v = 4.0 * F[e, F_RTTVAR]
-    return F[e, F_SRTT] + (v if v > 1.0 else 1.0) + F[e, O_CFG + (C_ACKTM)]
+def _pto_base(sf, e):
+    v = 4.0 * sf[e, F_RTTVAR]
+    return sf[e, F_SRTT] + (v if v > 1.0 else 1.0) + sf[e, O_CFG + (C_ACKTM)]
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _detect_losses(I, F, e, now):
+def _detect_losses(si, sf, e, now):
     """Declare lost the outstanding packets below the largest acked past either threshold."""
-    ld = _loss_delay(F, e)
-    la = I[e, I_LARGEST]
-    pn = I[e, I_LO]
+    ld = _loss_delay(sf, e)
+    la = si[e, I_LARGEST]
+    pn = si[e, I_LO]
     n = 0
     first_t = -1.0
     last_t = -1.0
     while pn < la:
-        s = I[e, O_PST + (pn & MASK)]
+        s = si[e, O_PST + (pn & MASK)]
         if s == 0:
-            ts = F[e, O_STIME + (pn & MASK)]
+            ts = sf[e, O_STIME + (pn & MASK)]
             if la - pn >= 3 or ts + ld <= now:
-                I[e, O_PST + (pn & MASK)] = 2
+                si[e, O_PST + (pn & MASK)] = 2
                 n += 1
                 if first_t < 0:
                     first_t = ts
@@ -308,105 +328,107 @@ def _detect_losses(I, F, e, now):
                 break
         pn += 1
     # advance the lowest-unresolved pointer over resolved packets
-    lo = I[e, I_LO]
-    while lo < I[e, I_NEXT_PN] and I[e, O_PST + (lo & MASK)] != 0:
+    lo = si[e, I_LO]
+    while lo < si[e, I_NEXT_PN] and si[e, O_PST + (lo & MASK)] != 0:
         lo += 1
-    I[e, I_LO] = lo
+    si[e, I_LO] = lo
     if n > 0:
-        I[e, I_INFLIGHT] -= n
-        I[e, I_LOST] += n
-        I[e, I_DEBT] += n
+        si[e, I_INFLIGHT] -= n
+        si[e, I_LOST] += n
+        si[e, I_DEBT] += n
         persist = 0.0
-        if n >= 2 and I[e, I_HASRTT] > 0 and last_t - first_t > 3.0 * _pto_base(F, e):
+        if n >= 2 and si[e, I_HASRTT] > 0 and last_t - first_t > 3.0 * _pto_base(sf, e):
             persist = 1.0
-        F[e, F_PERSIST] = persist
+        sf[e, F_PERSIST] = persist
     return n
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _on_ack(I, F, ev, e, now, end, ack_delay):
-    start = I[e, I_SEEN]
+def _on_ack(si, sf, ev, e, now, end, ack_delay):
+    start = si[e, I_SEEN]
     if end <= start:
         return
-    I[e, I_SEEN] = end
-    I[e, I_ACKB] += np.int64(F[e, O_CFG + (C_ACKSZ)])
+    si[e, I_SEEN] = end
+    si[e, I_ACKB] += np.int64(sf[e, O_CFG + (C_ACKSZ)])
     acked = 0
     newest = -1
     for i in range(start, end):
-        pn = I[e, O_RX + (i & MASK)]
-        if I[e, O_PST + (pn & MASK)] == 0 and pn >= I[e, I_LO]:
-            I[e, O_PST + (pn & MASK)] = 1
+        pn = si[e, O_RX + (i & MASK)]
+        if si[e, O_PST + (pn & MASK)] == 0 and pn >= si[e, I_LO]:
+            si[e, O_PST + (pn & MASK)] = 1
             acked += 1
             newest = pn
     if newest >= 0:
-        I[e, I_LARGEST] = newest
-        lrtt = now - F[e, O_STIME + (newest & MASK)]
-        F[e, F_LRTT] = lrtt
-        if I[e, I_HASRTT] == 0:
-            I[e, I_HASRTT] = 1
-            F[e, F_MINRTT] = lrtt
-            F[e, F_SRTT] = lrtt
-            F[e, F_RTTVAR] = lrtt / 2.0
+        si[e, I_LARGEST] = newest
+        lrtt = now - sf[e, O_STIME + (newest & MASK)]
+        sf[e, F_LRTT] = lrtt
+        if si[e, I_HASRTT] == 0:
+            si[e, I_HASRTT] = 1
+            sf[e, F_MINRTT] = lrtt
+            sf[e, F_SRTT] = lrtt
+            sf[e, F_RTTVAR] = lrtt / 2.0
         else:
-            if lrtt < F[e, F_MINRTT]:
-                F[e, F_MINRTT] = lrtt
-            adj = lrtt - ack_delay if lrtt - ack_delay >= F[e, F_MINRTT] else lrtt
-            F[e, F_RTTVAR] = 0.75 * F[e, F_RTTVAR] + 0.25 * abs(F[e, F_SRTT] - adj)
-            F[e, F_SRTT] = 0.875 * F[e, F_SRTT] + 0.125 * adj
+            if lrtt < sf[e, F_MINRTT]:
+                sf[e, F_MINRTT] = lrtt
+            adj = lrtt - ack_delay if lrtt - ack_delay >= sf[e, F_MINRTT] else lrtt
+            sf[e, F_RTTVAR] = 0.75 * sf[e, F_RTTVAR] + 0.25 * abs(sf[e, F_SRTT] - adj)
+            sf[e, F_SRTT] = 0.875 * sf[e, F_SRTT] + 0.125 * adj
         # standing RTT: windowed min over srtt/2 (monotonic deque)
-        h = I[e, I_SH]
-        t_ = I[e, I_ST]
-        while t_ > h and F[e, O_SSV + ((t_ - 1) & MASK)] >= lrtt:
+        h = si[e, I_SH]
+        t_ = si[e, I_ST]
+        while t_ > h and sf[e, O_SSV + ((t_ - 1) & MASK)] >= lrtt:
             t_ -= 1
-        F[e, O_SST + (t_ & MASK)] = now
-        F[e, O_SSV + (t_ & MASK)] = lrtt
+        sf[e, O_SST + (t_ & MASK)] = now
+        sf[e, O_SSV + (t_ & MASK)] = lrtt
         t_ += 1
-        lo = now - F[e, F_SRTT] / 2.0
-        while F[e, O_SST + (h & MASK)] < lo:
+        lo = now - sf[e, F_SRTT] / 2.0
+        while sf[e, O_SST + (h & MASK)] < lo:
             h += 1
-        I[e, I_SH] = h
-        I[e, I_ST] = t_
-        F[e, F_STAND] = F[e, O_SSV + (h & MASK)]
-        I[e, I_INFLIGHT] -= acked
-        I[e, I_ACKED] += acked
-        I[e, I_PTO] = 0
-    n_lost = _detect_losses(I, F, e, now)
-    _record(I, F, ev, e, now, acked, n_lost, ack_delay)
+        si[e, I_SH] = h
+        si[e, I_ST] = t_
+        sf[e, F_STAND] = sf[e, O_SSV + (h & MASK)]
+        si[e, I_INFLIGHT] -= acked
+        si[e, I_ACKED] += acked
+        si[e, I_PTO] = 0
+    n_lost = _detect_losses(si, sf, e, now)
+    _record(si, sf, ev, e, now, acked, n_lost, ack_delay)
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _send_ack(I, F, tab, rx_time_last, e, now):
+def _send_ack(si, sf, tab, rx_time_last, e, now):
     ack_delay = now - rx_time_last
-    I[e, I_RXPEND] = 0
-    F[e, F_RXTIMER] = -1.0
-    dep = _enqueue(I, F, tab, e, 1, now + F[e, O_CFG + (C_DDN)], np.int64(F[e, O_CFG + (C_ACKSZ)]))
+    si[e, I_RXPEND] = 0
+    sf[e, F_RXTIMER] = -1.0
+    dep = _enqueue(
+        si, sf, tab, e, 1, now + sf[e, O_CFG + (C_DDN)], np.int64(sf[e, O_CFG + (C_ACKSZ)])
+    )
     if dep < 0:
         return
-    if F[e, O_CFG + (C_LDN)] > 0.0 and _rand(I, e) < F[e, O_CFG + (C_LDN)]:
+    if sf[e, O_CFG + (C_LDN)] > 0.0 and _rand(si, e) < sf[e, O_CFG + (C_LDN)]:
         return
-    t_ = I[e, I_AT]
-    F[e, O_AT + (t_ & MASK)] = dep
-    I[e, O_AEND + (t_ & MASK)] = I[e, I_RXN]
-    F[e, O_ADL + (t_ & MASK)] = ack_delay
-    I[e, I_AT] = t_ + 1
+    t_ = si[e, I_AT]
+    sf[e, O_AT + (t_ & MASK)] = dep
+    si[e, O_AEND + (t_ & MASK)] = si[e, I_RXN]
+    sf[e, O_ADL + (t_ & MASK)] = ack_delay
+    si[e, I_AT] = t_ + 1
 
 
 @nb.njit(cache=True, error_model="numpy")
-def _timers(I, F, tab, ev, e, lo, hi):
+def _timers(si, sf, tab, ev, e, lo, hi):
     """Fire the loss timer or PTO if due in (lo, hi) (or at exactly ``hi`` when lo == hi).
 
     Returns True if one fired. The event engine's lazily re-armed timer, evaluated here.
     """
-    if I[e, I_INFLIGHT] <= 0:
+    if si[e, I_INFLIGHT] <= 0:
         return False
     dl = np.inf
     is_loss = False
-    lo_pn = I[e, I_LO]
-    if lo_pn < I[e, I_LARGEST]:
-        dl = F[e, O_STIME + (lo_pn & MASK)] + _loss_delay(F, e)
+    lo_pn = si[e, I_LO]
+    if lo_pn < si[e, I_LARGEST]:
+        dl = sf[e, O_STIME + (lo_pn & MASK)] + _loss_delay(sf, e)
         is_loss = True
-    p = I[e, I_PTO]
-    pto = F[e, F_LASTSEND] + _pto_base(F, e) * (1 << min(p, 16))
+    p = si[e, I_PTO]
+    pto = sf[e, F_LASTSEND] + _pto_base(sf, e) * (1 << min(p, 16))
     if pto < dl:
         dl = pto
         is_loss = False
@@ -417,113 +439,115 @@ def _timers(I, F, tab, ev, e, lo, hi):
         return False
     now = dl if dl > lo else lo
     if is_loss:
-        n = _detect_losses(I, F, e, now)
+        n = _detect_losses(si, sf, e, now)
         if n > 0:
-            _record(I, F, ev, e, now, 0, n, 0.0)
+            _record(si, sf, ev, e, now, 0, n, 0.0)
     else:
-        I[e, I_PTO] = p + 1
-        I[e, I_TPTO] += 1
-        _send(I, F, tab, e, now, 2)
-        _record(I, F, ev, e, now, 0, 0, 0.0)
-    if I[e, I_INFLIGHT] < F[e, F_CWND]:
-        _send(I, F, tab, e, now, 0)
+        si[e, I_PTO] = p + 1
+        si[e, I_TPTO] += 1
+        _send(si, sf, tab, e, now, 2)
+        _record(si, sf, ev, e, now, 0, 0, 0.0)
+    if si[e, I_INFLIGHT] < sf[e, F_CWND]:
+        _send(si, sf, tab, e, now, 0)
     return True
 
 
 @nb.njit(cache=True, error_model="numpy")
-def run_until(I, F, tab, ev, owd, rxbytes, active, t_end):
+def run_until(si, sf, tab, ev, owd, rxbytes, active, t_end):
     """Advance every active env tick by tick to ``t_end[e]`` (inclusive)."""
-    for e in range(I.shape[0]):
+    for e in range(si.shape[0]):
         if not active[e]:
             continue
-        t = F[e, F_NOW]
+        t = sf[e, F_NOW]
         while t < t_end[e]:
             # jump straight to the next tick with something due (nothing happens in between)
             nxt = t_end[e]
-            if I[e, I_DH] < I[e, I_DT] and F[e, O_DT + (I[e, I_DH] & MASK)] < nxt:
-                nxt = F[e, O_DT + (I[e, I_DH] & MASK)]
-            if I[e, I_AH] < I[e, I_AT] and F[e, O_AT + (I[e, I_AH] & MASK)] < nxt:
-                nxt = F[e, O_AT + (I[e, I_AH] & MASK)]
-            if I[e, I_RXPEND] > 0 and 0.0 <= F[e, F_RXTIMER] < nxt:
-                nxt = F[e, F_RXTIMER]
-            if I[e, I_INFLIGHT] > 0:
-                lo_pn = I[e, I_LO]
-                if lo_pn < I[e, I_LARGEST]:
-                    dl = F[e, O_STIME + (lo_pn & MASK)] + _loss_delay(F, e)
+            if si[e, I_DH] < si[e, I_DT] and sf[e, O_DT + (si[e, I_DH] & MASK)] < nxt:
+                nxt = sf[e, O_DT + (si[e, I_DH] & MASK)]
+            if si[e, I_AH] < si[e, I_AT] and sf[e, O_AT + (si[e, I_AH] & MASK)] < nxt:
+                nxt = sf[e, O_AT + (si[e, I_AH] & MASK)]
+            if si[e, I_RXPEND] > 0 and 0.0 <= sf[e, F_RXTIMER] < nxt:
+                nxt = sf[e, F_RXTIMER]
+            if si[e, I_INFLIGHT] > 0:
+                lo_pn = si[e, I_LO]
+                if lo_pn < si[e, I_LARGEST]:
+                    dl = sf[e, O_STIME + (lo_pn & MASK)] + _loss_delay(sf, e)
                     if dl < nxt:
                         nxt = dl
-                pto = F[e, F_LASTSEND] + _pto_base(F, e) * (1 << min(I[e, I_PTO], 16))
+                pto = sf[e, F_LASTSEND] + _pto_base(sf, e) * (1 << min(si[e, I_PTO], 16))
                 if pto < nxt:
                     nxt = pto
-            if I[e, I_INFLIGHT] < F[e, F_CWND]:
+            if si[e, I_INFLIGHT] < sf[e, F_CWND]:
                 nxt = t + 1.0
             nxt = math.ceil(nxt)
             t = nxt if nxt > t + 1.0 else t + 1.0
             # 0. sender timers due strictly inside (t - 1, t) fire at their exact time, before
             # the events of tick t, as in the event engine
             for _ in range(4):
-                if not _timers(I, F, tab, ev, e, t - 1.0, t
-                ):
+                if not _timers(si, sf, tab, ev, e, t - 1.0, t):
                     break
             # 1. receiver: data arrivals due
-            h = I[e, I_DH]
-            while h < I[e, I_DT] and F[e, O_DT + (h & MASK)] <= t:
-                pn = I[e, O_DPN + (h & MASK)]
-                at = F[e, O_DT + (h & MASK)]
+            h = si[e, I_DH]
+            while h < si[e, I_DT] and sf[e, O_DT + (h & MASK)] <= t:
+                pn = si[e, O_DPN + (h & MASK)]
+                at = sf[e, O_DT + (h & MASK)]
                 # same-ms order as the event heap: an ACK timer armed (pushed) before this
                 # packet was sent fires first
-                tm = F[e, F_RXTIMER]
-                if I[e, I_RXPEND] > 0 and tm == at and tm - F[e, O_CFG + (C_ACKTM)] < F[e, O_STIME + (pn & MASK)]:
-                    _send_ack(
-                        ist, fst, cfg, sc, tab, qring, F[e, F_RXLAST], af_t, af_end, af_dl, e, tm
-                    )
+                tm = sf[e, F_RXTIMER]
+                if (
+                    si[e, I_RXPEND] > 0
+                    and tm == at
+                    and tm - sf[e, O_CFG + (C_ACKTM)] < sf[e, O_STIME + (pn & MASK)]
+                ):
+                    _send_ack(si, sf, tab, sf[e, F_RXLAST], e, tm)
                 h += 1
-                I[e, I_DH] = h
-                n = I[e, I_RXN]
-                I[e, O_RX + (n & MASK)] = pn
-                I[e, I_RXN] = n + 1
-                d = np.int64(at - F[e, O_STIME + (pn & MASK)])
+                si[e, I_DH] = h
+                n = si[e, I_RXN]
+                si[e, O_RX + (n & MASK)] = pn
+                si[e, I_RXN] = n + 1
+                d = np.int64(at - sf[e, O_STIME + (pn & MASK)])
                 owd[e, d if d < OWD_BINS else OWD_BINS - 1] += 1
-                rxbytes[e] += F[e, O_CFG + (C_MSS)]
-                F[e, F_RXLAST] = at
-                gap = pn != I[e, I_RXEXP]
-                I[e, I_RXEXP] = pn + 1
-                I[e, I_RXPEND] += 1
-                if I[e, I_RXPEND] >= F[e, O_CFG + (C_ACKEV)] or gap:
-                    _send_ack(I, F, tab, at, e, at)
-                elif I[e, I_RXPEND] == 1:
-                    F[e, F_RXTIMER] = at + F[e, O_CFG + (C_ACKTM)]
-            if I[e, I_RXPEND] > 0 and 0.0 <= F[e, F_RXTIMER] <= t:
-                tm = F[e, F_RXTIMER]
-                _send_ack(
-                    ist, fst, cfg, sc, tab, qring, F[e, F_RXLAST], af_t, af_end, af_dl, e, tm
-                )
+                rxbytes[e] += sf[e, O_CFG + (C_MSS)]
+                sf[e, F_RXLAST] = at
+                gap = pn != si[e, I_RXEXP]
+                si[e, I_RXEXP] = pn + 1
+                si[e, I_RXPEND] += 1
+                if si[e, I_RXPEND] >= sf[e, O_CFG + (C_ACKEV)] or gap:
+                    _send_ack(si, sf, tab, at, e, at)
+                elif si[e, I_RXPEND] == 1:
+                    sf[e, F_RXTIMER] = at + sf[e, O_CFG + (C_ACKTM)]
+            if si[e, I_RXPEND] > 0 and 0.0 <= sf[e, F_RXTIMER] <= t:
+                tm = sf[e, F_RXTIMER]
+                _send_ack(si, sf, tab, sf[e, F_RXLAST], e, tm)
             # 2. sender: ACKs due
-            h = I[e, I_AH]
-            while h < I[e, I_AT] and F[e, O_AT + (h & MASK)] <= t:
-                I[e, I_AH] = h + 1
-                _on_ack(I, F, ev,
+            h = si[e, I_AH]
+            while h < si[e, I_AT] and sf[e, O_AT + (h & MASK)] <= t:
+                si[e, I_AH] = h + 1
+                _on_ack(
+                    si,
+                    sf,
+                    ev,
                     e,
                     t,
-                    I[e, O_AEND + (h & MASK)],
-                    F[e, O_ADL + (h & MASK)],
+                    si[e, O_AEND + (h & MASK)],
+                    sf[e, O_ADL + (h & MASK)],
                 )
-                _send(I, F, tab, e, t, 0)
-                h = I[e, I_AH]
+                _send(si, sf, tab, e, t, 0)
+                h = si[e, I_AH]
             # 3. sender timers due exactly at t
-            _timers(I, F, tab, ev, e, t, t)
+            _timers(si, sf, tab, ev, e, t, t)
             # 4. sending (the window may have opened)
-            if I[e, I_INFLIGHT] < F[e, F_CWND]:
-                _send(I, F, tab, e, t, 0)
-        F[e, F_NOW] = t
+            if si[e, I_INFLIGHT] < sf[e, F_CWND]:
+                _send(si, sf, tab, e, t, 0)
+        sf[e, F_NOW] = t
 
 
 @nb.njit(cache=True, error_model="numpy")
-def kick(I, F, tab, active):
+def kick(si, sf, tab, active):
     """Let every active env send now (after an action changed its cwnd)."""
-    for e in range(I.shape[0]):
-        if active[e] and I[e, I_INFLIGHT] < F[e, F_CWND]:
-            _send(I, F, tab, e, F[e, F_NOW], 0)
+    for e in range(si.shape[0]):
+        if active[e] and si[e, I_INFLIGHT] < sf[e, F_CWND]:
+            _send(si, sf, tab, e, sf[e, F_NOW], 0)
 
 
 @nb.njit(cache=True, error_model="numpy")

@@ -122,21 +122,14 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     # ------------------------------------------------------------------ storage
     def _alloc(self) -> None:
         B, R = self.num_envs, fast.RING
-        self.ist = np.zeros((B, fast.I_NI), dtype=np.int64)
-        self.fst = np.zeros((B, fast.F_NF), dtype=np.float64)
-        self.cfg = np.zeros((B, fast.C_NC), dtype=np.float64)
-        self.sc = np.ones((B, fast.S_NI), dtype=np.int64)
-        self.qring = np.zeros((B, 2, R), dtype=np.int64)
-        self.stime = np.zeros((B, R), dtype=np.float64)
-        self.pst = np.zeros((B, R), dtype=np.int8)
-        self.dfifo_t = np.zeros((B, R), dtype=np.float64)
-        self.dfifo_pn = np.zeros((B, R), dtype=np.int64)
-        self.rx_pn = np.zeros((B, R), dtype=np.int64)
-        self.af_t = np.zeros((B, R), dtype=np.float64)
-        self.af_end = np.zeros((B, R), dtype=np.int64)
-        self.af_dl = np.zeros((B, R), dtype=np.float64)
-        self.st_t = np.zeros((B, R), dtype=np.float64)
-        self.st_v = np.zeros((B, R), dtype=np.float64)
+        self.int_state = np.zeros((B, fast.I_WIDTH), dtype=np.int64)
+        self.float_state = np.zeros((B, fast.F_WIDTH), dtype=np.float64)
+        # views of the packed rows, for readable Python-side access
+        self.ist = self.int_state[:, : fast.I_NI]
+        self.sc = self.int_state[:, fast.O_SC : fast.O_SC + fast.S_NI]
+        self.fst = self.float_state[:, : fast.F_NF]
+        self.cfg = self.float_state[:, fast.O_CFG : fast.O_CFG + fast.C_NC]
+        self.sc[:] = 1
         self.ev = np.zeros((B, fast.EV_MAX, fast.N_RAW), dtype=np.float64)
         self.owd = np.zeros((B, fast.OWD_BINS), dtype=np.int64)
         self.rxbytes = np.zeros(B, dtype=np.float64)
@@ -232,19 +225,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         # the flow starts at t = 0 with its initial window, as the event engine's flow start
         only = np.zeros(self.num_envs, dtype=bool)
         only[e] = True
-        fast.kick(
-            self.ist,
-            self.fst,
-            self.cfg,
-            self.sc,
-            self._tab,
-            self.qring,
-            self.stime,
-            self.pst,
-            self.dfifo_t,
-            self.dfifo_pn,
-            only,
-        )
+        fast.kick(self.int_state, self.float_state, self._tab, only)
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -267,22 +248,9 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     # ------------------------------------------------------------------ stepping
     def _run(self, target: np.ndarray, mask: np.ndarray) -> None:
         fast.run_until(
-            self.ist,
-            self.fst,
-            self.cfg,
-            self.sc,
+            self.int_state,
+            self.float_state,
             self._tab,
-            self.qring,
-            self.stime,
-            self.pst,
-            self.dfifo_t,
-            self.dfifo_pn,
-            self.rx_pn,
-            self.af_t,
-            self.af_end,
-            self.af_dl,
-            self.st_t,
-            self.st_v,
             self.ev,
             self.owd,
             self.rxbytes,
@@ -379,19 +347,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             self.hist_c[act, :-1] = self.hist_c[act, 1:]
             self.hist_a[act, -1] = a[act]
             self.hist_c[act, -1] = cw[act] * self.mss / 1000.0
-        fast.kick(
-            self.ist,
-            self.fst,
-            self.cfg,
-            self.sc,
-            self._tab,
-            self.qring,
-            self.stime,
-            self.pst,
-            self.dfifo_t,
-            self.dfifo_pn,
-            act,
-        )
+        fast.kick(self.int_state, self.float_state, self._tab, act)
         self.t_obs = np.where(act, b - self.window_ms, self.t_obs)
         self.t_obs[resetting] = 0.0
         obs, rew, last = self._advance(np.ones(self.num_envs, dtype=bool))
