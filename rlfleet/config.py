@@ -29,7 +29,9 @@ T = TypeVar("T")
 
 
 def field(default: Any, doc: str) -> Any:
-    """A documented config field with an immutable default."""
+    """A documented config field (dict defaults are copied per instance)."""
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata={"doc": doc})
     return dataclasses.field(default=default, metadata={"doc": doc})
 
 
@@ -59,6 +61,16 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(f"{where}: {value!r} does not fit {hint}")
+    if origin is dict:
+        # a flat table of scalars (e.g. keyword arguments of an environment)
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table like {{key = value}}, got {value!r}")
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, (str, int, float, bool)):
+                raise ConfigError(
+                    f"{where}: entry {key!r} = {item!r} must be a string, number or bool"
+                )
+        return dict(value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
@@ -187,6 +199,8 @@ def _toml_value(value: Any) -> str:
         return f'"{escaped}"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if value is None:
         raise ConfigError("TOML cannot represent None; give the field a concrete value")
     raise ConfigError(f"cannot write {value!r} to TOML")

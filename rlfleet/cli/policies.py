@@ -21,7 +21,7 @@ def load_greedy_policy(path: str) -> Callable[[np.ndarray], int]:
     folder = resolve_checkpoint(Path(path))
     tensors, _, state = load_checkpoint(folder)
     config = from_dict(ApexConfig, state["config"])
-    env = make_env(config.env.id)
+    env = make_env(config.env.id, env_kwargs=config.env.kwargs or None)
     obs_shape, num_actions = env.observation_space.shape, int(env.action_space.n)
     env.close()
     net = build_q_network(

@@ -15,7 +15,7 @@ def _validate_env(config: ApexConfig) -> None:
     """Fail fast, before any process starts, on an unknown id or a continuous action space."""
     from rlfleet.envs import check_discrete, make_env
 
-    env = make_env(config.env.id)
+    env = make_env(config.env.id, env_kwargs=config.env.kwargs or None)
     try:
         check_discrete(env.action_space, config.env.id, algorithm="Ape-X DQN")
     finally:

@@ -2,8 +2,7 @@
 n-step transitions with actor-computed initial priorities, pushed in batches.
 
 Transport-agnostic: it is handed an ``outbox`` (``push(bytes)``), a parameter source
-(``fetch_if_newer(version, out)``) and a status link; the local launcher and the Redis roles wire
-those differently.
+(``fetch_if_newer(version, out)``) and a status link; the launcher decides how they travel.
 """
 
 from __future__ import annotations
@@ -100,7 +99,11 @@ def run_actor(
     """Act until the launcher says stop (or the link drops)."""
     k = config.env.envs_per_actor
     venv = make_vector_env(
-        config.env.id, k, seed, max_episode_steps=config.env.max_episode_steps or None
+        config.env.id,
+        k,
+        seed,
+        max_episode_steps=config.env.max_episode_steps or None,
+        env_kwargs=config.env.kwargs or None,
     )
     check_discrete(venv.action_space, config.env.id, algorithm="Ape-X DQN")
     net = build_q_network(

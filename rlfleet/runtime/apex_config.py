@@ -7,6 +7,7 @@ Defaults follow Horgan et al. (2018) for Atari where the paper gives one; preset
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -49,6 +50,9 @@ class EnvSection:
     )
     envs_per_actor: int = field(8, "Environments each actor steps as one batch (K).")
     max_episode_steps: int = field(0, "Time limit override (0 = the environment's own).")
+    kwargs: dict[str, Any] = field(
+        {}, 'Keyword arguments for the environment, e.g. {scenario = "random_traces_0_5"}.'
+    )
 
     def validate(self) -> None:
         _positive("env", envs_per_actor=self.envs_per_actor)

@@ -37,9 +37,10 @@ def evaluate(
     epsilon: float = 0.0,
     max_steps: int = 0,
     record: bool = False,
+    env_kwargs: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Returns, lengths of ``episodes`` evaluation episodes, and env 0's observations if asked."""
-    venv = make_vector_env(env_id, episodes, seed, training=False)
+    venv = make_vector_env(env_id, episodes, seed, training=False, env_kwargs=env_kwargs)
     obs = venv.reset()
     returns = np.full(episodes, np.nan)
     lengths = np.zeros(episodes, np.int64)
@@ -102,7 +103,8 @@ def run_evaluator(
     config: ApexConfig, run_dir: str | Path, seed: int, params: ParamSource, link: StatusLink
 ) -> None:
     """Evaluate every ``eval.interval_s`` on a new parameter version; final on command."""
-    probe = make_vector_env(config.env.id, 1, seed, training=False)
+    env_kwargs = config.env.kwargs or None
+    probe = make_vector_env(config.env.id, 1, seed, training=False, env_kwargs=env_kwargs)
     net = build_q_network(
         probe.obs_shape,
         probe.num_actions,
@@ -138,6 +140,7 @@ def run_evaluator(
                 ec.epsilon,
                 ec.max_episode_steps,
                 record,
+                env_kwargs=env_kwargs,
             )
             video = str(save_gif(frames, Path(run_dir) / "final_eval.gif")) if record else None
             link.send(
@@ -152,7 +155,13 @@ def run_evaluator(
         if version > evaluated_version and time.monotonic() - last_eval >= ec.interval_s:
             last_eval = time.monotonic()
             returns, lengths, _ = evaluate(
-                policy, config.env.id, ec.episodes, seed + round_, ec.epsilon, ec.max_episode_steps
+                policy,
+                config.env.id,
+                ec.episodes,
+                seed + round_,
+                ec.epsilon,
+                ec.max_episode_steps,
+                env_kwargs=env_kwargs,
             )
             round_ += 1
             evaluated_version = version

@@ -126,7 +126,7 @@ class Learner:
         self.config = config
         self.run_dir = Path(run_dir)
         torch.manual_seed(seed)
-        probe = make_vector_env(config.env.id, 1, seed)
+        probe = make_vector_env(config.env.id, 1, seed, env_kwargs=config.env.kwargs or None)
         check_discrete(probe.action_space, config.env.id, algorithm="Ape-X DQN")
         self.obs_shape, self.obs_dtype = probe.obs_shape, probe.obs_dtype
         net = build_q_network(
