@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import signal
 import subprocess
@@ -29,6 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from rlfleet.bench.machine import machine_info
 
 IMPLS = ("rlfleet", "sb3-dqn", "sb3-ppo")
 SOLVE_THRESHOLD = 475.0
@@ -473,38 +474,6 @@ def run_sb3(impl: str, seed: int, cap_s: float) -> RunRecord:
 # -- reporting ---------------------------------------------------------------------------------
 
 
-def _sb3_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("stable-baselines3")
-    except Exception:
-        return None
-
-
-def _machine() -> dict[str, Any]:
-    from importlib.metadata import version
-
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if "model name" in ln), "")
-    except OSError:
-        pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cpus": affinity,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": version("torch"),
-        "gymnasium": version("gymnasium"),
-        "stable_baselines3": _sb3_version(),
-        "load_avg_start": os.getloadavg(),
-    }
-
-
 def _fmt(v: float | None, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -615,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             f"peers skipped ({', '.join(skipped)}): stable-baselines3 is not installed; "
             'install them with: pip install -e ".[bench]"'
         )
-    machine = _machine()
+    machine = machine_info(("torch", "gymnasium", "stable-baselines3"))
     print(
         f"CartPole-v1 time to solve: seeds {args.seeds}, cap {args.max_seconds:.0f} s per run, "
         f"{machine['cpu_count']} CPUs, load {machine['load_avg_start'][0]:.1f}; SB3 children use "

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from rlfleet.bench.machine import machine_info
 
 IMPLS = ("rlfleet", "cpprb", "tianshou")
 ADD, SAMPLE, UPDATE = 64, 512, 512
@@ -328,26 +329,6 @@ def _spawn(impl: str, workload: str, quick: bool, repeats: int) -> dict[str, Any
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _machine() -> dict[str, Any]:
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if "model name" in ln), "")
-    except OSError:
-        pass
-    import numba
-
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "platform": platform.platform(),
-        "load_avg": os.getloadavg(),
-    }
-
-
 def _table(results: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -406,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = {
             "benchmark": "replay",
             "quick": args.quick,
-            "machine": _machine(),
+            "machine": machine_info(("numpy", "numba", "cpprb", "tianshou")),
             "params": {
                 "add": ADD,
                 "sample": SAMPLE,

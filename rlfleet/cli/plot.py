@@ -11,6 +11,7 @@ PANELS = (
     ("eval/return_mean", "greedy evaluation return"),
     ("env/episode_return", "training episode return"),
     ("learner/loss", "learner loss"),
+    ("learner/q_mean", "mean Q of sampled batches"),
     ("env/steps_per_s", "env steps / s"),
     ("learner/updates_per_s", "updates / s"),
     ("replay/size", "replay size"),

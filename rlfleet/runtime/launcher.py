@@ -358,6 +358,7 @@ class LocalFleet:
             "env/episode_length": mean(self._interval["lengths"]),
             "learner/updates_per_s": updates_per_s,
             "learner/loss": ls.get("loss"),
+            "learner/q_mean": ls.get("q_mean"),
             "learner/wait_fraction": ls.get("wait_fraction"),
             "replay/size": ls.get("replay_size"),
             "replay/samples_per_insert": ls.get("samples_per_insert"),

@@ -160,6 +160,7 @@ class Learner:
         self._lag_count = 0
         self._wait_s = 0.0
         self._losses: list[float] = []
+        self._q_means: list[float] = []
         self.bad_messages = 0
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -295,6 +296,7 @@ class Learner:
                 self.replay.update_priorities(indices, out["abs_td"], generations)
         self.counters.updates += 1
         self._losses.append(out["loss"])
+        self._q_means.append(out["q_mean"])
         return True
 
     def report(self, link: StatusLink, since: float, updates_before: int, inbox: Inbox) -> None:
@@ -310,6 +312,7 @@ class Learner:
             version=self.counters.version,
             updates_per_s=(self.counters.updates - updates_before) / dt,
             loss=float(np.mean(self._losses)) if self._losses else None,
+            q_mean=float(np.mean(self._q_means)) if self._q_means else None,
             replay_size=size,
             samples_per_insert=self.counters.sampled / max(self.counters.inserted, 1),
             version_lag=lag,
@@ -318,6 +321,7 @@ class Learner:
             beta=self.beta(),
         )
         self._losses.clear()
+        self._q_means.clear()
         self._wait_s = 0.0
 
 

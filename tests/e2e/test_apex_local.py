@@ -8,9 +8,11 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from rlfleet.cli.main import main
+from rlfleet.cli.policies import load_greedy_policy
 from rlfleet.cli.presets import build_config
 from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
 from rlfleet.runtime.launcher import LocalFleet
@@ -73,6 +75,10 @@ def test_train_checkpoint_and_resume_continue_counters_and_curves(tmp_path):
 
     assert main(["plot", str(run)]) == 0
     assert (run / "curves.png").stat().st_size > 10_000
+    assert "learner/q_mean" in metrics
+
+    policy = load_greedy_policy(str(run))  # what `rlfleet netsim eval checkpoint:RUN` uses
+    assert {policy(np.array([0.0, 0.0, x, 0.0], np.float32)) for x in (-0.1, 0.1)} <= {0, 1}
 
 
 def test_dead_actor_is_restarted_and_learning_goes_on(tmp_path):
