@@ -123,6 +123,27 @@ def make_env(
         raise EnvError(f"cannot make {env_id}: {exc}") from exc
 
 
+def _netsim_batched(
+    env_id: str, num_envs: int, seed: int, max_episode_steps: int | None, env_kwargs: dict | None
+) -> BatchedEnv | None:
+    """netsim ids on the compiled vector engine when it supports the options, else None.
+
+    The engine agrees with the event engine bit for bit but covers only the RL sender (no
+    competing flows, no compact observation); those options fall back to the event engine.
+    """
+    from rlfleet.envs.netsim import ENV_ID, ENV_ID_ASYNC
+
+    if env_id not in (ENV_ID, ENV_ID_ASYNC) or max_episode_steps is not None:
+        return None
+    from rlfleet.envs.netsim.batched import NetSimBatched, supports
+
+    _ensure_registered()
+    kwargs = {**gym.spec(env_id).kwargs, **(env_kwargs or {})}
+    if not supports(kwargs):
+        return None
+    return NetSimBatched(num_envs, seed, env_id, **kwargs)
+
+
 def make_vector_env(
     env_id: str,
     num_envs: int,
@@ -144,7 +165,9 @@ def make_vector_env(
 
     Continuous action spaces are not refused here; algorithms call :func:`check_discrete`.
     ``CartPole-v0`` / ``CartPole-v1`` without ``env_kwargs`` take the array fast path
-    :class:`~rlfleet.envs.cartpole.VectorCartPole` (identical dynamics, seeds and time limit).
+    :class:`~rlfleet.envs.cartpole.VectorCartPole` (identical dynamics, seeds and time limit);
+    netsim ids take the compiled engine (:class:`~rlfleet.envs.netsim.batched.NetSimBatched`)
+    when it supports the given options.
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
@@ -157,6 +180,9 @@ def make_vector_env(
             )
         limit = max_episode_steps or gym.spec(env_id).max_episode_steps
         return VectorCartPole(num_envs, seed, limit, env_id=env_id)
+    netsim = _netsim_batched(env_id, num_envs, seed, max_episode_steps, env_kwargs)
+    if netsim is not None:
+        return netsim
     envs = []
     try:
         for _ in range(num_envs):

@@ -245,6 +245,22 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         obs, _, _ = self._advance(mask)
         return obs, self._info()
 
+    def reset_envs(self, mask: np.ndarray) -> np.ndarray:
+        """Reset the masked envs now and return their first observations.
+
+        This gives batched callers same-step autoreset: after a step that ended some episodes,
+        they take the new episodes' observations immediately instead of spending one ignored
+        action on the Gymnasium NEXT_STEP reset. Rows outside ``mask`` are not meaningful in the
+        returned array; the masked envs then step normally on the next :meth:`step`.
+        """
+        mask = np.asarray(mask, dtype=bool).reshape(self.num_envs)
+        for e in np.flatnonzero(mask):
+            self._reset_env(int(e), self._specs[e])
+        self.t_obs[mask] = 0.0
+        self._needs_reset[mask] = False
+        obs, _, _ = self._advance(mask)
+        return obs
+
     # ------------------------------------------------------------------ stepping
     def _run(self, target: np.ndarray, mask: np.ndarray) -> None:
         fast.run_until(
