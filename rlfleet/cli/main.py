@@ -1,6 +1,9 @@
 """``rlfleet`` command line: the only place flags exist.
 
     rlfleet train [PRESET] [--set section.key=value ...] [--run-dir DIR] [--resume DIR]
+                  [--transport local|redis] [--redis URL] [--run NAME] [--keep-keys]
+    rlfleet learner [PRESET] --redis URL --run NAME [train's options]   learner + evaluator here
+    rlfleet actor --redis URL --run NAME [--actors K]                   actors that join a run
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
@@ -16,7 +19,7 @@ import argparse
 import sys
 import time
 
-from rlfleet.errors import RlfleetError
+from rlfleet.errors import ConfigError, RlfleetError
 
 BENCHMARKS = {
     "replay": "rlfleet.bench.replay",
@@ -25,8 +28,15 @@ BENCHMARKS = {
 }
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train an agent with a local fleet of actors")
+def _train_parser(sub: argparse._SubParsersAction, name: str = "train") -> None:
+    if name == "learner":
+        p = sub.add_parser(
+            "learner",
+            help="the learner, evaluator and run folder of a Redis run on this host; actors "
+            "join from other hosts with `rlfleet actor`",
+        )
+    else:
+        p = sub.add_parser("train", help="train an agent with a local fleet of actors")
     p.add_argument("preset", nargs="?", default=None, help="preset name (default: cartpole)")
     p.add_argument(
         "--set",
@@ -46,6 +56,28 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
         help="continue a run from its latest checkpoint (counters and curves continue)",
     )
     p.add_argument("--quiet", action="store_true", help="no live progress display")
+    p.add_argument(
+        "--transport",
+        choices=("local", "redis"),
+        default=None,
+        help="data plane between the roles (default: the config's transport.kind, local)",
+    )
+    p.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="Redis server for --transport redis, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
+        "(default: $RLFLEET_REDIS_URL; implies --transport redis)",
+    )
+    p.add_argument(
+        "--run",
+        default=None,
+        metavar="NAME",
+        help="Redis run name: keys live under rlfleet:NAME: (default: the run folder's name)",
+    )
+    p.add_argument(
+        "--keep-keys", action="store_true", help="keep the run's Redis keys when it ends"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +86,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _train_parser(sub, "learner")
+    p = sub.add_parser("actor", help="actor processes that join a running Redis run")
+    p.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
+        "(default: $RLFLEET_REDIS_URL)",
+    )
+    p.add_argument("--run", required=True, metavar="NAME", help="the run to join")
+    p.add_argument("--actors", type=int, default=1, metavar="K", help="actor processes (1)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for the run's learner to start (120)",
+    )
     p = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
@@ -71,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args: argparse.Namespace, start_time: float) -> int:
     from rlfleet.cli.train import train
 
+    if args.command == "learner" and not args.run:
+        raise ConfigError("rlfleet learner needs --run NAME: the actors join the run by name")
     result = train(
         preset=args.preset,
         overrides=args.overrides,
@@ -78,8 +130,34 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
         resume=args.resume,
         start_time=start_time,
         show_progress=not args.quiet,
+        transport=args.transport or ("redis" if args.command == "learner" else None),
+        redis_url=args.redis,
+        run_name=args.run,
+        keep_keys=args.keep_keys,
+        local_actors=0 if args.command == "learner" else None,
     )
     return 0 if result is not None else 1
+
+
+def cmd_actor(args: argparse.Namespace) -> int:
+    import os
+
+    from rlfleet.cli.train import REDIS_URL_ENV
+    from rlfleet.runtime.launcher import warm_up
+    from rlfleet.runtime.remote import RemoteActors
+
+    url = args.redis or os.environ.get(REDIS_URL_ENV)
+    if not url:
+        raise ConfigError(f"rlfleet actor needs --redis URL (or ${REDIS_URL_ENV})")
+    if args.actors < 1:
+        raise ConfigError(f"--actors must be >= 1, got {args.actors}")
+    warm_up()
+    result = RemoteActors(url, args.run, args.actors).run(wait_s=args.wait)
+    print(
+        f"run {result.run}: {result.started} actor processes ({result.restarts} restarts); "
+        f"ended: {result.stop_reason}"
+    )
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -102,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     start_time = time.time()
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
+        if args.command in ("train", "learner"):
             return cmd_train(args, start_time)
+        if args.command == "actor":
+            return cmd_actor(args)
         if args.command == "plot":
             from rlfleet.cli.plot import plot_run
 

@@ -164,6 +164,10 @@ def run_actor(
                 episode_lengths=stats.episode_lengths,
                 policy_version=version,
                 push_latency_ms=1000.0 * stats.push_seconds / max(stats.pushes, 1),
+                # outboxes that buffer across outages count what they dropped / hold back;
+                # a pipe does neither, so it reports zeros
+                dropped=int(getattr(outbox, "dropped", 0)),
+                backlog=int(getattr(outbox, "backlog", 0)),
             )
             stats.episode_returns, stats.episode_lengths = [], []
             stats.push_seconds, stats.pushes = 0.0, 0

@@ -12,6 +12,8 @@ from typing import Any
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
 
+TRANSPORT_KINDS = ("local", "redis")
+
 
 def _positive(section: str, **values: float) -> None:
     for key, value in values.items():
@@ -204,6 +206,44 @@ class EvalSection:
 
 
 @dataclass
+class TransportSection:
+    """How the data plane travels. The Redis URL is deliberately *not* a config key: it may
+    carry a password, and this section is written to the run folder (``config.toml``)."""
+
+    kind: str = field(
+        "local",
+        "Data plane: local (shared memory and Unix sockets on this host) or redis "
+        "(experience, parameters and heartbeats through the server given by --redis URL).",
+    )
+    run: str = field(
+        "",
+        "Redis run name; every key lives under rlfleet:{run}: (empty = the run folder's name).",
+    )
+    max_queue: int = field(
+        128, "Redis: experience messages the server holds at most (backpressure beyond it)."
+    )
+    max_backlog: int = field(
+        32, "Redis: messages an actor keeps locally while the server is away (oldest dropped)."
+    )
+    block_timeout_s: float = field(
+        10.0, "Redis: seconds an actor waits for room in a full queue before dropping its oldest."
+    )
+    keep_keys: bool = field(False, "Redis: keep the run's keys when the run ends.")
+
+    def validate(self) -> None:
+        if self.kind not in TRANSPORT_KINDS:
+            raise ConfigError(
+                f"transport.kind {self.kind!r} is unknown; valid: {', '.join(TRANSPORT_KINDS)}"
+            )
+        _positive(
+            "transport",
+            max_queue=self.max_queue,
+            max_backlog=self.max_backlog,
+            block_timeout_s=self.block_timeout_s,
+        )
+
+
+@dataclass
 class ApexConfig:
     """Everything an Ape-X DQN run needs; written to the run folder as config.toml."""
 
@@ -215,6 +255,7 @@ class ApexConfig:
     replay: ReplaySection = field(None, "Replay.")
     learner: LearnerSection = field(None, "Learner.")
     eval: EvalSection = field(None, "Evaluator.")
+    transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
         defaults = {
@@ -226,6 +267,7 @@ class ApexConfig:
             "replay": ReplaySection,
             "learner": LearnerSection,
             "eval": EvalSection,
+            "transport": TransportSection,
         }
         for name, cls in defaults.items():
             if getattr(self, name) is None:

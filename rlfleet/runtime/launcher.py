@@ -29,7 +29,7 @@ from rlfleet.runtime.apex_config import ApexConfig
 from rlfleet.runtime.links import CMD_FINAL_EVAL, CMD_STOP, AcceptLoop, send_command
 from rlfleet.runtime.metrics import MetricsWriter
 from rlfleet.runtime.progress import Progress
-from rlfleet.runtime.roles import FleetAddresses
+from rlfleet.runtime.wiring import FleetAddresses, RedisRun, open_redis_run
 from rlfleet.transport.codec import decode
 
 MAX_RESTARTS_PER_MINUTE = 5
@@ -76,6 +76,11 @@ class RunResult:
     actor_restarts: int = 0
     stop_reason: str = ""
     checkpoint: str | None = None
+    transport: str = "local"
+    redis_run: str | None = None
+    transport_dropped: int = 0
+    transport_backlog_peak: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,20 +104,34 @@ class LocalFleet:
         resume_from: str | None = None,
         start_time: float | None = None,
         show_progress: bool = True,
+        redis_url: str | None = None,
+        local_actors: int | None = None,
     ) -> None:
+        """``redis_url`` is needed when ``config.transport.kind`` is ``redis``; it is handed to
+        the roles but never written to the run folder (it may carry a password).
+        ``local_actors`` overrides how many actors start on this host (0: only remote actors,
+        ``rlfleet actor`` on other hosts, feed the learner; they report through Redis)."""
         self.config = config
+        self.redis_url = redis_url
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
         self.t0 = start_time if start_time is not None else time.time()
         self.show_progress = show_progress
-        self.num_actors = config.actor.num_actors or default_num_actors()
+        if local_actors is not None:
+            self.num_actors = local_actors
+        else:
+            self.num_actors = config.actor.num_actors or default_num_actors()
         self.result = RunResult(run_dir=str(self.run_dir))
         self._links: dict[Connection, tuple[str, int]] = {}
         self._pending: list[Connection] = []
         self._pending_lock = threading.Lock()
         self._roles: dict[tuple[str, int], _Role] = {}
         self._restart_times: list[float] = []
-        self._actor_steps: dict[tuple[int, int], int] = {}
+        self._actor_steps: dict[tuple[int | str, int], int] = {}
+        # (dropped so far, backlog now) per actor incarnation, as the actors report them;
+        # remote actors are keyed by their run-wide id and incarnation 0
+        self._actor_transport: dict[tuple[int | str, int], tuple[int, int]] = {}
+        self._redis: RedisRun | None = None
         self._base_env_steps = 0
         self._wall_offset = 0.0
         self._learner_stats: dict[str, Any] = {}
@@ -172,6 +191,12 @@ class LocalFleet:
 
     # ---- main loop ---------------------------------------------------------------------------
     def run(self) -> RunResult:
+        # claim the Redis run first: a bad URL or a taken name fails before anything is written
+        self._redis = open_redis_run(
+            self.config, self.redis_url, str(self.run_dir), json.dumps(to_dict(self.config))
+        )
+        if self._redis is not None:
+            self.result.transport, self.result.redis_run = "redis", self._redis.run
         self._prepare_run_dir()
         tmp = Path(tempfile.mkdtemp(prefix="rlfleet-"))
         token = secrets.token_hex(4)
@@ -180,6 +205,8 @@ class LocalFleet:
             experience=str(tmp / "experience.sock"),
             params_name=f"rlfleet-{os.getpid()}-{token}",
             authkey_hex=secrets.token_hex(16),
+            redis_url=(self.redis_url or "") if self._redis is not None else "",
+            run=self._redis.run if self._redis is not None else "",
         )
         self.ctx = fleet_context()
         accept = AcceptLoop(self.addresses.status, self.addresses.authkey, self._on_connect)
@@ -203,6 +230,16 @@ class LocalFleet:
                 if role.process.is_alive():
                     role.process.terminate()
             shutil.rmtree(tmp, ignore_errors=True)
+            if self._redis is not None:
+                remote = any(str(actor).startswith("remote:") for actor, _ in self._actor_steps)
+                problem = self._redis.finish(
+                    self.result.stop_reason or "interrupted",
+                    wait_for_actors_s=self.config.transport.block_timeout_s + 5.0
+                    if remote
+                    else 0.0,
+                )
+                if problem:
+                    self.result.warnings.append(problem)
         self._write_final()
         if self._learner_error:
             raise RlfleetError(f"the learner failed: {self._learner_error}")
@@ -219,6 +256,7 @@ class LocalFleet:
         last_steps, last_updates = self._env_steps(), self.result.updates
         while True:
             self._read_links(timeout=0.1)
+            self._beat()
             reason = self._check_roles() or self._check_budgets()
             now = time.monotonic()
             if now - last_log >= self.config.run.log_interval_s or reason:
@@ -232,6 +270,29 @@ class LocalFleet:
             progress.update(self._snapshot())
             if reason:
                 return reason
+
+    def _beat(self) -> None:
+        """Keep the Redis run claimed while the fleet lives (rate-limited inside), and take in
+        what remote actors reported through Redis."""
+        if self._redis is None:
+            return
+        self._redis.beat()
+        for raw in self._redis.events():
+            try:
+                message = decode(raw, kinds={"actor_stats", "error"})
+            except CodecError as exc:
+                self.status_rejected += 1
+                self._last_role_error = f"rejected remote status message: {exc}"
+                continue
+            member = str(message.meta.get("member", "?"))
+            if message.kind == "actor_stats":
+                try:
+                    self._on_actor_stats((f"remote:{member}", 0), message.meta)
+                except (KeyError, TypeError, ValueError) as exc:  # well-formed, wrong fields
+                    self.status_rejected += 1
+                    self._last_role_error = f"rejected remote actor_stats: {exc!r}"
+            else:
+                self._last_role_error = f"remote actor {member}: {message.meta.get('message')}"
 
     def _read_links(self, timeout: float) -> None:
         with self._pending_lock:
@@ -265,10 +326,7 @@ class LocalFleet:
             incarnation = (
                 self._roles[("actor", index)].incarnation if ("actor", index) in self._roles else 0
             )
-            self._actor_steps[(index, incarnation)] = int(meta["env_steps"])
-            self._interval["returns"].extend(meta.get("episode_returns", []))
-            self._interval["lengths"].extend(meta.get("episode_lengths", []))
-            self._interval["push_ms"].append(float(meta.get("push_latency_ms", 0.0)))
+            self._on_actor_stats((index, incarnation), meta)
         elif kind == "learner_stats":
             self._learner_stats = meta
             self.result.updates = int(meta["updates"])
@@ -288,6 +346,26 @@ class LocalFleet:
             if role == "learner":
                 self._learner_error = str(meta.get("message"))
             self._last_role_error = f"{role}[{index}]: {meta.get('message')}"
+
+    def _on_actor_stats(self, actor: tuple[int | str, int], meta: dict[str, Any]) -> None:
+        """Counters of one actor (cumulative per process) and its episodes since last time."""
+        self._actor_steps[actor] = int(meta["env_steps"])
+        self._actor_transport[actor] = (int(meta.get("dropped", 0)), int(meta.get("backlog", 0)))
+        dropped, backlog = self._transport_counts()
+        self.result.transport_dropped = dropped
+        self.result.transport_backlog_peak = max(self.result.transport_backlog_peak, backlog)
+        self._interval["returns"].extend(meta.get("episode_returns", []))
+        self._interval["lengths"].extend(meta.get("episode_lengths", []))
+        self._interval["push_ms"].append(float(meta.get("push_latency_ms", 0.0)))
+
+    def _transport_counts(self) -> tuple[int, int]:
+        """Messages the actors dropped (all incarnations) and hold back now (latest ones)."""
+        dropped = sum(d for d, _ in self._actor_transport.values())
+        latest: dict[int | str, tuple[int, int]] = {}
+        for (actor, incarnation), (_, backlog) in self._actor_transport.items():
+            if actor not in latest or incarnation >= latest[actor][0]:
+                latest[actor] = (incarnation, backlog)
+        return dropped, sum(backlog for _, backlog in latest.values())
 
     def _on_eval(self, meta: dict[str, Any]) -> None:
         record = {
@@ -366,6 +444,8 @@ class LocalFleet:
             "params/version_lag": ls.get("version_lag"),
             "transport/push_latency_ms": mean(self._interval["push_ms"]),
             "transport/rejected": ls.get("rejected"),
+            "transport/dropped": self._transport_counts()[0],
+            "transport/backlog": self._transport_counts()[1],
             "fleet/actor_restarts": self.result.actor_restarts,
         }
         self.metrics.write(self._wall(), self._env_steps(), self.result.updates, values)
@@ -398,6 +478,7 @@ class LocalFleet:
             if predicate():
                 return True
             self._read_links(timeout=0.05)
+            self._beat()
         return predicate()
 
     def _command(self, kind: str, command: str) -> None:
@@ -408,6 +489,8 @@ class LocalFleet:
     def _shutdown(self, progress: Progress) -> None:
         progress.message(f"stopping ({self.result.stop_reason or 'interrupted'}) ...")
         self._command("actor", CMD_STOP)
+        if self._redis is not None:  # actors on other hosts: the run's stop flag
+            self._redis.request_stop(self.result.stop_reason or "interrupted")
         for (kind, _), role in self._roles.items():
             if kind == "actor":
                 role.process.join(timeout=5.0)

@@ -1,4 +1,5 @@
-"""Process entry points of the local fleet: wire the local transport into the role loops.
+"""Process entry points of a fleet: wire a transport (:mod:`rlfleet.runtime.wiring`) into the
+role loops.
 
 The launcher starts these through a ``forkserver`` that has already imported this module (and
 with it torch, numba's cached kernels and gymnasium), so each role starts in milliseconds rather
@@ -10,35 +11,33 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from rlfleet.config import from_dict
-from rlfleet.errors import TransportError
 from rlfleet.runtime.actor import run_actor
 from rlfleet.runtime.apex_config import ApexConfig
 from rlfleet.runtime.evaluator import run_evaluator
 from rlfleet.runtime.learner import run_learner
-from rlfleet.runtime.links import AcceptLoop, RoleLink, connect
-from rlfleet.transport.local import PipeInbox, PipeOutbox, SharedParams
+from rlfleet.runtime.links import RoleLink
+from rlfleet.runtime.wiring import (
+    FleetAddresses,
+    RedisStatusLink,
+    actor_ends,
+    evaluator_ends,
+    learner_ends,
+)
 
-
-@dataclass(frozen=True)
-class FleetAddresses:
-    """Where the local roles meet: socket paths, the authkey and the parameter block's name."""
-
-    status: str
-    experience: str
-    params_name: str
-    authkey_hex: str
-
-    @property
-    def authkey(self) -> bytes:
-        return bytes.fromhex(self.authkey_hex)
+__all__ = [
+    "FleetAddresses",
+    "actor_main",
+    "evaluator_main",
+    "learner_main",
+    "remote_actor_main",
+    "set_threads",
+]
 
 
 def set_threads(n: int) -> None:
@@ -52,18 +51,7 @@ def _config(config_json: str) -> ApexConfig:
     return from_dict(ApexConfig, json.loads(config_json))
 
 
-def _attach_params(name: str, size: int, link: RoleLink, timeout: float = 120.0) -> SharedParams:
-    """The learner creates the block; wait for it (roles start in any order)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return SharedParams.attach(name, size)
-        except TransportError:
-            if time.monotonic() > deadline or link.poll_command(0.05) == "stop":
-                raise
-
-
-def _guard(link: RoleLink, body) -> None:
+def _guard(link: RoleLink | RedisStatusLink, body: Callable[[], None]) -> None:
     """Run a role body; report an uncaught error to the launcher before dying."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the launcher's to handle
     try:
@@ -76,50 +64,36 @@ def _guard(link: RoleLink, body) -> None:
         raise
 
 
-class _LazyParams:
-    """Attaches to the parameter block on first use (its size is known only after the
-    role has built its network)."""
-
-    def __init__(self, name: str, link: RoleLink) -> None:
-        self._name, self._link = name, link
-        self._params: SharedParams | None = None
-
-    def fetch_if_newer(self, have_version: int, out: np.ndarray) -> int | None:
-        if self._params is None:
-            self._params = _attach_params(self._name, out.shape[0], self._link)
-        return self._params.fetch_if_newer(have_version, out)
-
-
 def actor_main(
     config_json: str, addresses: FleetAddresses, index: int, num_actors: int, seed: int
 ) -> None:
     config = _config(config_json)
     set_threads(config.actor.torch_threads)
     link = RoleLink.dial(addresses.status, addresses.authkey, "actor", index)
-    outbox = PipeOutbox(connect(addresses.experience, addresses.authkey))
-    params = _LazyParams(addresses.params_name, link)
-    _guard(link, lambda: run_actor(config, index, num_actors, seed, outbox, params, link))
+
+    def body() -> None:  # inside the guard: a transport that fails to open is reported too
+        ends = actor_ends(config, addresses, link, index)
+        try:
+            run_actor(config, index, num_actors, seed, ends.outbox, ends.params, link)
+        finally:
+            ends.close()
+
+    _guard(link, body)
 
 
 def evaluator_main(config_json: str, addresses: FleetAddresses, run_dir: str, seed: int) -> None:
     config = _config(config_json)
     set_threads(1)
     link = RoleLink.dial(addresses.status, addresses.authkey, "evaluator")
-    params = _LazyParams(addresses.params_name, link)
-    _guard(link, lambda: run_evaluator(config, run_dir, seed, params, link))
 
+    def body() -> None:
+        ends = evaluator_ends(config, addresses, link)
+        try:
+            run_evaluator(config, run_dir, seed, ends.params, link)
+        finally:
+            ends.close()
 
-class _CreatingParams:
-    """The learner's side: creates the named block on its first publish."""
-
-    def __init__(self, name_hint: str) -> None:
-        self.name_hint = name_hint
-        self.block: SharedParams | None = None
-
-    def publish(self, flat: np.ndarray, version: int) -> None:
-        if self.block is None:
-            self.block = SharedParams.create(flat.shape[0], name=self.name_hint)
-        self.block.publish(flat, version)
+    _guard(link, body)
 
 
 def learner_main(
@@ -128,15 +102,33 @@ def learner_main(
     config = _config(config_json)
     set_threads(config.learner.torch_threads)
     link = RoleLink.dial(addresses.status, addresses.authkey, "learner")
-    inbox = PipeInbox(kinds={"experience"})
-    accept = AcceptLoop(addresses.experience, addresses.authkey, inbox.add)
-    params = _CreatingParams(addresses.params_name)
-    try:
-        _guard(
-            link,
-            lambda: run_learner(config, run_dir, seed, inbox, params, link, resume_from or None),
-        )
-    finally:
-        accept.close()
-        if params.block is not None:
-            params.block.close()
+
+    def body() -> None:
+        ends = learner_ends(config, addresses, seed)
+        try:
+            run_learner(config, run_dir, seed, ends.inbox, ends.params, link, resume_from or None)
+        finally:
+            ends.close()
+
+    _guard(link, body)
+
+
+def remote_actor_main(
+    config_json: str, redis_url: str, run: str, member: str, index: int, num_actors: int, seed: int
+) -> None:
+    """An actor on a host without the launcher: data plane and status both through Redis."""
+    config = _config(config_json)
+    set_threads(config.actor.torch_threads)
+    addresses = FleetAddresses("", "", "", "", redis_url=redis_url, run=run)
+
+    def body() -> None:
+        ends = actor_ends(config, addresses, link, member)
+        try:
+            run_actor(config, index, num_actors, seed, ends.outbox, ends.params, link)
+        finally:
+            ends.close()
+
+    from rlfleet.transport.redis import connect
+
+    link = RedisStatusLink(connect(redis_url, wait=30.0), run, member)
+    _guard(link, body)

@@ -1,4 +1,4 @@
-"""Redis transport against a real redis-server (see conftest.py): round trips, bounds,
+"""Redis transport against a real redis-server (see tests/conftest.py): round trips, bounds,
 versioned parameters, hostile payloads, authentication, a server crash, heartbeats."""
 
 from __future__ import annotations

@@ -17,9 +17,16 @@ from rlfleet.cli.main import main
         (["train", "--resume", "/nonexistent/run"], "no config.toml"),
         (["bench", "nosuch"], "unknown benchmark 'nosuch'"),
         (["plot", "/nonexistent/run"], "no metrics.csv"),
+        (["train", "cartpole", "--transport", "redis"], "no Redis URL was given"),
+        (["train", "cartpole", "--set", "transport.kind=pigeon"], "valid: local, redis"),
+        (["train", "cartpole", "--redis", "http://h:1/0"], "valid: redis://, rediss://"),
+        (["train", "--redis", "redis://127.0.0.1:1/0", "--run", "a b"], "not a valid key part"),
+        (["learner", "cartpole", "--redis", "redis://127.0.0.1:1/0"], "needs --run NAME"),
+        (["actor", "--run", "x"], "needs --redis URL"),
     ],
 )
 def test_bad_input_exits_2_with_a_message(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RLFLEET_REDIS_URL", raising=False)
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
