@@ -1,6 +1,16 @@
 """rlfleet.replay: prioritized and uniform replay, sum tree, frame-deduplicated image storage,
 snapshots, the n-step accumulator and the samples-per-insert limiter. See docs/replay.md."""
 
+from rlfleet.replay.demos import (
+    DEMO_FORMAT,
+    DEMO_FORMAT_VERSION,
+    Demonstrations,
+    demo_fields,
+    load_demos,
+    make_demonstrations,
+    space_summary,
+    write_demos,
+)
 from rlfleet.replay.fields import FieldSpec, FrameStackSpec
 from rlfleet.replay.frames import FrameStore
 from rlfleet.replay.nstep import NStepAccumulator
@@ -11,6 +21,14 @@ from rlfleet.replay.sumtree import SumTree
 from rlfleet.replay.uniform import UniformReplay
 
 __all__ = [
+    "DEMO_FORMAT",
+    "DEMO_FORMAT_VERSION",
+    "Demonstrations",
+    "demo_fields",
+    "load_demos",
+    "make_demonstrations",
+    "space_summary",
+    "write_demos",
     "FieldSpec",
     "FrameStackSpec",
     "FrameStore",
