@@ -62,15 +62,20 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 errors.append(str(exc))
         raise ConfigError(f"{where}: {value!r} does not fit {hint}")
     if origin is dict:
-        # a flat table of scalars (e.g. keyword arguments of an environment)
+        # a flat table of scalars or lists of scalars (e.g. an environment's keyword arguments)
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table like {{key = value}}, got {value!r}")
+        scalars = (str, int, float, bool)
         for key, item in value.items():
-            if not isinstance(key, str) or not isinstance(item, (str, int, float, bool)):
+            ok = isinstance(item, scalars) or (
+                isinstance(item, (list, tuple)) and all(isinstance(v, scalars) for v in item)
+            )
+            if not isinstance(key, str) or not ok:
                 raise ConfigError(
-                    f"{where}: entry {key!r} = {item!r} must be a string, number or bool"
+                    f"{where}: entry {key!r} = {item!r} must be a string, number, bool "
+                    "or a list of those"
                 )
-        return dict(value)
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")

@@ -52,3 +52,16 @@ def test_unknown_preset_lists_valid_presets():
         ConfigError, match="unknown preset 'cartpol'.*Did you mean cartpole.*Valid presets"
     ):
         build_config("cartpol", [])
+
+
+def test_env_kwargs_table_accepts_scalars_and_lists_and_round_trips(tmp_path):
+    config = build_config(
+        "netsim-calibrated",
+        ['env.kwargs={scenario = "aws_korea_to_china", reward_coeffs = [1.0, 0.2, 0.5]}'],
+    )
+    assert config.env.kwargs == {"scenario": "aws_korea_to_china", "reward_coeffs": (1.0, 0.2, 0.5)}
+    path = tmp_path / "c.toml"
+    path.write_text(dumps_toml(to_dict(config)))
+    assert from_dict(ApexConfig, load_toml(path)).env.kwargs == config.env.kwargs
+    with pytest.raises(ConfigError, match="must be a string, number, bool or a list"):
+        build_config("cartpole", ["env.kwargs={a = {b = 1}}"])
