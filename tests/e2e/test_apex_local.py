@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from tiny_budget import TINY as TINY_BUDGET
 
 from rlfleet.cli.main import main
 from rlfleet.cli.policies import load_greedy_policy
@@ -18,23 +19,7 @@ from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
 from rlfleet.runtime.launcher import LocalFleet
 from rlfleet.runtime.metrics import read_metrics
 
-TINY = [
-    "env.envs_per_actor=4",
-    "model.hidden=[32, 32]",
-    "actor.num_actors=2",
-    "actor.push_size=16",
-    "replay.capacity=5000",
-    "replay.learning_starts=200",
-    "replay.samples_per_insert=4.0",
-    "learner.batch_size=32",
-    "learner.publish_interval=2",
-    "eval.episodes=4",
-    "eval.final_episodes=3",
-    "eval.interval_s=0.5",
-    "run.stop_on_solve=false",
-    "run.log_interval_s=0.5",
-    "run.snapshot_replay=true",
-]
+TINY = [*TINY_BUDGET, "run.snapshot_replay=true"]
 
 
 def test_train_checkpoint_and_resume_continue_counters_and_curves(tmp_path):

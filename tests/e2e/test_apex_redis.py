@@ -9,29 +9,14 @@ import threading
 import time
 from typing import Any
 
+from tiny_budget import TINY
+
 from rlfleet.cli.main import main
 from rlfleet.cli.presets import build_config
 from rlfleet.runtime.checkpoint import latest_checkpoint
 from rlfleet.runtime.launcher import LocalFleet
 from rlfleet.runtime.metrics import read_metrics
 from rlfleet.transport.redis import alive_actors, connect
-
-TINY = [
-    "env.envs_per_actor=4",
-    "model.hidden=[32, 32]",
-    "actor.num_actors=2",
-    "actor.push_size=16",
-    "replay.capacity=5000",
-    "replay.learning_starts=200",
-    "replay.samples_per_insert=4.0",
-    "learner.batch_size=32",
-    "learner.publish_interval=2",
-    "eval.episodes=4",
-    "eval.final_episodes=3",
-    "eval.interval_s=0.5",
-    "run.stop_on_solve=false",
-    "run.log_interval_s=0.5",
-]
 
 
 def _in_thread(target) -> tuple[threading.Thread, dict[str, Any]]:

@@ -1,0 +1,20 @@
+"""Config overrides that make a whole Ape-X fleet run in seconds (shared by the e2e tests)."""
+
+from __future__ import annotations
+
+TINY = [
+    "env.envs_per_actor=4",
+    "model.hidden=[32, 32]",
+    "actor.num_actors=2",
+    "actor.push_size=16",
+    "replay.capacity=5000",
+    "replay.learning_starts=200",
+    "replay.samples_per_insert=4.0",
+    "learner.batch_size=32",
+    "learner.publish_interval=2",
+    "eval.episodes=4",
+    "eval.final_episodes=3",
+    "eval.interval_s=0.5",
+    "run.stop_on_solve=false",
+    "run.log_interval_s=0.5",
+]
