@@ -45,13 +45,17 @@ def test_train_checkpoint_and_resume_continue_counters_and_curves(tmp_path):
     rows_before = sum(len(v) for v in read_metrics(run).values())
     assert (run / "config.toml").exists() and any((run / "tensorboard").iterdir())
 
-    assert (
-        main(["train", "--resume", str(run), "--quiet", "--set", "run.total_env_steps=6000"]) == 0
-    )
+    # stop on an update budget past the checkpoint: an env-step budget could run out before the
+    # restored learner takes its first step, which would not tell us that learning resumed
+    target_updates = first["updates"] + 50
+    resume = ["train", "--resume", str(run), "--quiet", "--set", "run.total_env_steps=0"]
+    resume += ["--set", f"learner.max_updates={target_updates}", "--set", "run.max_seconds=90"]
+    assert main(resume) == 0
     resumed = json.loads((run / "final_eval.json").read_text())
+    assert resumed["stop_reason"] == "update budget"
     second = read_state(latest_checkpoint(run))["counters"]
-    assert second["updates"] > first["updates"]
-    assert second["env_steps"] > first["env_steps"] and resumed["env_steps"] >= 6000
+    assert second["updates"] >= target_updates
+    assert second["env_steps"] > first["env_steps"] and resumed["env_steps"] > final["env_steps"]
     assert second["elapsed_s"] > first["elapsed_s"]
     metrics = read_metrics(run)
     assert sum(len(v) for v in metrics.values()) > rows_before
