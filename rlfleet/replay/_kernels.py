@@ -33,6 +33,20 @@ ERR_PRIORITY_NAN = 3
 ERR_PRIORITY_NEG = 4
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _repair_parent(t, mn, child, parent, p):  # pragma: no cover - compiled
+    """Recompute node ``p`` of level ``parent`` (sum and min) from its 8 children."""
+    base = child + 8 * p
+    acc = 0.0
+    lo = INF
+    for k in range(8):
+        acc += t[base + k]
+        x = mn[base + k]
+        lo = x if x < lo else lo
+    t[parent + p] = acc
+    mn[parent + p] = lo
+
+
 @njit(cache=True, nogil=True)
 def _set_batch(t, mn, offs, idx, values, m):  # pragma: no cover - compiled
     """Set leaves ``idx[:m]`` to ``values[:m]`` and repair every ancestor.
@@ -60,15 +74,7 @@ def _set_batch(t, mn, offs, idx, values, m):  # pragma: no cover - compiled
             if p == prev:
                 continue  # sorted / contiguous batches share parents: compute each once
             prev = p
-            base = child + 8 * p
-            acc = 0.0
-            lo = INF
-            for k in range(8):
-                acc += t[base + k]
-                x = mn[base + k]
-                lo = x if x < lo else lo
-            t[parent + p] = acc
-            mn[parent + p] = lo
+            _repair_parent(t, mn, child, parent, p)
 
 
 @njit(cache=True, nogil=True)
@@ -154,15 +160,7 @@ def tree_rebuild(t, mn, offs):  # pragma: no cover - compiled
         child_end = offs[d + 2] if d + 2 < depth else t.shape[0]
         # Only parents with real children: padding nodes stay 0 / +inf.
         for p in range((child_end - child) // 8):
-            base = child + 8 * p
-            acc = 0.0
-            lo = INF
-            for k in range(8):
-                acc += t[base + k]
-                x = mn[base + k]
-                lo = x if x < lo else lo
-            t[parent + p] = acc
-            mn[parent + p] = lo
+            _repair_parent(t, mn, child, parent, p)
 
 
 @njit(cache=True, nogil=True)
