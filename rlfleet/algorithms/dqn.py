@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from rlfleet.math import double_q_target, td_errors, weighted_huber_loss
+from rlfleet.math.dqfd import transformed_double_q_target
 
 
 def apex_epsilons(count: int, base: float = 0.4, alpha: float = 7.0) -> np.ndarray:
@@ -49,19 +50,28 @@ class EpsilonGreedyPolicy:
 
     @torch.no_grad()
     def initial_priorities(
-        self, batch: Mapping[str, np.ndarray], double: bool = True
+        self,
+        batch: Mapping[str, np.ndarray],
+        double: bool = True,
+        rescale_eps: float | None = None,
     ) -> np.ndarray:
         """Absolute n-step double-DQN TD errors from the actor's own network copy (Ape-X).
 
-        The actor has no separate target network; its copy plays both roles.
+        The actor has no separate target network; its copy plays both roles. ``rescale_eps``
+        (Ape-X DQfD) uses the transformed target ``h(G + discount * h^-1(Q))`` with that eps, so
+        the priority matches the TD error the learner will compute.
         """
         obs = _as_tensor(batch["obs"])
         next_obs = _as_tensor(batch["next_obs"])
         q_both = self.net(torch.cat([obs, next_obs], dim=0))
         q, next_q = q_both[: len(obs)], q_both[len(obs) :]
-        target = double_q_target(
-            _as_tensor(batch["reward"]), _as_tensor(batch["discount"]), next_q, next_q, double
-        )
+        reward, discount = _as_tensor(batch["reward"]), _as_tensor(batch["discount"])
+        if rescale_eps is None:
+            target = double_q_target(reward, discount, next_q, next_q, double)
+        else:
+            target = transformed_double_q_target(
+                reward, discount, next_q, next_q, rescale_eps, double
+            )
         return td_errors(q, _as_tensor(batch["action"]), target).abs().numpy()
 
 

@@ -2,8 +2,10 @@
 
     rlfleet train [PRESET] [--set section.key=value ...] [--run-dir DIR] [--resume DIR]
                   [--transport local|redis] [--redis URL] [--run NAME] [--keep-keys]
+                  [--teacher RUN_DIR_OR_CHECKPOINT]
     rlfleet learner [PRESET] --redis URL --run NAME [train's options]   learner + evaluator here
     rlfleet actor --redis URL --run NAME [--actors K]                   actors that join a run
+    rlfleet record ENV_ID (--policy MODULE:FUNCTION | --checkpoint PATH) --out FILE.npz
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
@@ -78,6 +80,13 @@ def _train_parser(sub: argparse._SubParsersAction, name: str = "train") -> None:
     p.add_argument(
         "--keep-keys", action="store_true", help="keep the run's Redis keys when it ends"
     )
+    p.add_argument(
+        "--teacher",
+        default=None,
+        metavar="RUN_DIR_OR_CHECKPOINT",
+        help="kickstart an IMPALA student from this teacher (an Ape-X or IMPALA run folder or "
+        "checkpoint); the lambda schedule is the config's [kickstart] section",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the run's learner to start (120)",
     )
+    from rlfleet.cli import record
+
+    record.add_parser(sub)
     p = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
@@ -135,6 +147,7 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
         run_name=args.run,
         keep_keys=args.keep_keys,
         local_actors=0 if args.command == "learner" else None,
+        teacher=args.teacher,
     )
     return 0 if result is not None else 1
 
@@ -184,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, start_time)
         if args.command == "actor":
             return cmd_actor(args)
+        if args.command == "record":
+            from rlfleet.cli import record
+
+            return record.run(args)
         if args.command == "plot":
             from rlfleet.cli.plot import plot_run
 

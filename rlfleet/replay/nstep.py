@@ -42,6 +42,9 @@ class NStepAccumulator:
         gamma: discount factor in [0, 1].
         obs_shape: shape of ONE observation (without the K axis).
         obs_dtype: dtype of observations; stored and returned unchanged.
+        one_step: also emit each transition's 1-step target (``reward_1, discount_1,
+            next_obs_1``: r_t, gamma or 0 if the first step terminated, s_{t+1}) alongside the
+            n-step one, as DQfD's 1-step loss needs. Costs one more observation per slot.
 
     Output order of :meth:`step`: grouped by environment index (ascending), and within one
     environment oldest sequence first.
@@ -54,6 +57,7 @@ class NStepAccumulator:
         gamma: float,
         obs_shape: tuple[int, ...],
         obs_dtype: np.dtype | type | str,
+        one_step: bool = False,
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ReplayError(f"num_envs must be an integer >= 1, got {num_envs!r}")
@@ -86,6 +90,12 @@ class NStepAccumulator:
         self._start = np.zeros(n, dtype=np.int64)  # global step at which each slot started
         self._t = 0
         self._env_col = np.broadcast_to(np.arange(k, dtype=np.int64), (n, k))
+        self.one_step = bool(one_step)
+        if self.one_step:
+            # the first step of each open sequence: r_t, its bootstrap discount and s_{t+1}
+            self._reward_1 = np.zeros((n, k), dtype=np.float32)
+            self._discount_1 = np.zeros((n, k), dtype=np.float32)
+            self._next_obs_1 = np.zeros((n, k, *obs_shape), dtype=self.obs_dtype)
 
     @property
     def pending(self) -> int:
@@ -129,8 +139,9 @@ class NStepAccumulator:
                 episode ended, not the first observation of the next episode).
 
         Returns:
-            A dict with keys ``obs, action, reward, discount, next_obs, env_index``; arrays of
-            length 0 when nothing completed. All arrays are fresh copies.
+            A dict with keys ``obs, action, reward, discount, next_obs, env_index`` (plus
+            ``reward_1, discount_1, next_obs_1`` with ``one_step``); arrays of length 0 when
+            nothing completed. All arrays are fresh copies.
 
         Raises:
             ReplayError: on a wrong shape or a non-finite reward; nothing is recorded then.
@@ -160,6 +171,10 @@ class NStepAccumulator:
         self._open[pos] = True
         self._start[pos] = self._t
         self._t += 1
+        if self.one_step:
+            self._reward_1[pos] = reward
+            self._discount_1[pos] = np.where(terminated, 0.0, self.gamma)
+            self._next_obs_1[pos] = next_obs
 
         # Add r_t * gamma^len to every open sequence of every env in one broadcast.
         opened = self._open
@@ -184,5 +199,9 @@ class NStepAccumulator:
             "next_obs": next_obs[envs].astype(self.obs_dtype, copy=False),
             "env_index": self._env_col[slots, envs].copy(),
         }
+        if self.one_step:
+            out["reward_1"] = self._reward_1[slots, envs]
+            out["discount_1"] = self._discount_1[slots, envs]
+            out["next_obs_1"] = self._next_obs_1[slots, envs]
         self._open[slots, envs] = False
         return out

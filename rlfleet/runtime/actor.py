@@ -20,9 +20,11 @@ from rlfleet.models import build_q_network
 from rlfleet.replay import NStepAccumulator
 from rlfleet.runtime.apex_config import ApexConfig
 from rlfleet.runtime.links import CMD_STOP
+from rlfleet.runtime.stores import wants_one_step
 from rlfleet.transport.codec import encode
 
 TRANSITION_FIELDS = ("obs", "action", "reward", "discount", "next_obs")
+ONE_STEP_FIELDS = ("reward_1", "discount_1", "next_obs_1")
 
 
 class ParamSource(Protocol):
@@ -51,7 +53,13 @@ def actor_epsilons(config: ApexConfig, actor_index: int, num_actors: int) -> np.
 class LocalBuffer:
     """Preallocated staging area for transitions before priorities are computed and pushed."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: np.dtype,
+        one_step: bool = False,
+    ) -> None:
         self.capacity = capacity
         self.size = 0
         self.data = {
@@ -61,6 +69,12 @@ class LocalBuffer:
             "discount": np.empty(capacity, np.float32),
             "next_obs": np.empty((capacity, *obs_shape), obs_dtype),
         }
+        if one_step:  # DQfD's 1-step target next to the n-step one
+            self.data.update(
+                reward_1=np.empty(capacity, np.float32),
+                discount_1=np.empty(capacity, np.float32),
+                next_obs_1=np.empty((capacity, *obs_shape), obs_dtype),
+            )
 
     def extend(self, transitions: dict[str, np.ndarray]) -> None:
         n = len(transitions["action"])
@@ -69,8 +83,8 @@ class LocalBuffer:
         end = self.size + n
         if end > self.capacity:  # cannot happen when capacity >= push_size + envs_per_actor
             raise RuntimeError(f"local buffer overflow: {end} > {self.capacity}")
-        for name in TRANSITION_FIELDS:
-            self.data[name][self.size : end] = transitions[name]
+        for name, arr in self.data.items():
+            arr[self.size : end] = transitions[name]
         self.size = end
 
     def view(self) -> dict[str, np.ndarray]:
@@ -126,10 +140,15 @@ def run_actor(
             venv.close()
             return
     epsilons = actor_epsilons(config, actor_index, num_actors)
-    acc = NStepAccumulator(k, config.algo.n_step, config.algo.gamma, venv.obs_shape, venv.obs_dtype)
-    buffer = LocalBuffer(
-        config.actor.push_size + k * config.algo.n_step, venv.obs_shape, venv.obs_dtype
+    one_step = wants_one_step(config)
+    acc = NStepAccumulator(
+        k, config.algo.n_step, config.algo.gamma, venv.obs_shape, venv.obs_dtype, one_step
     )
+    buffer = LocalBuffer(
+        config.actor.push_size + k * config.algo.n_step, venv.obs_shape, venv.obs_dtype, one_step
+    )
+    # Ape-X DQfD learns in h-space: the actor's priorities use the same transformed target
+    rescale_eps = 1e-2 if config.dqfd.enabled and config.dqfd.is_transformed else None
     stats = ActorStats(episode_returns=[], episode_lengths=[])
     obs = venv.reset()
     last_report = time.monotonic()
@@ -149,7 +168,9 @@ def run_actor(
             stats.episode_returns.extend(step.episode_returns[done].tolist())
             stats.episode_lengths.extend(step.episode_lengths[done].tolist())
         if buffer.size >= config.actor.push_size:
-            _push(policy, buffer, outbox, stats, version, actor_index, config.algo.double)
+            _push(
+                policy, buffer, outbox, stats, version, actor_index, config.algo.double, rescale_eps
+            )
         if batch_steps % config.actor.param_fetch_interval == 0:
             got = params.fetch_if_newer(version, flat)
             if got is not None:
@@ -185,9 +206,10 @@ def _push(
     version: int,
     actor_index: int,
     double: bool,
+    rescale_eps: float | None = None,
 ) -> None:
     batch = buffer.view()
-    priorities = policy.initial_priorities(batch, double).astype(np.float32)
+    priorities = policy.initial_priorities(batch, double, rescale_eps).astype(np.float32)
     payload = encode(
         "experience",
         {**batch, "priority": priorities},

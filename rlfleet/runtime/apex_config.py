@@ -13,6 +13,8 @@ from rlfleet.config import field
 from rlfleet.errors import ConfigError
 
 TRANSPORT_KINDS = ("local", "redis")
+#: Values of run.algorithm; rlfleet.runtime.configs maps each to its config class.
+ALGORITHMS = ("apex", "impala")
 
 
 def _positive(section: str, **values: float) -> None:
@@ -23,7 +25,7 @@ def _positive(section: str, **values: float) -> None:
 
 @dataclass
 class RunSection:
-    algorithm: str = field("apex", "Algorithm to train. Valid: apex.")
+    algorithm: str = field("apex", "Algorithm to train. Valid: apex, impala.")
     seed: int = field(0, "Master seed; every role derives its own from it.")
     total_env_steps: int = field(
         1_000_000, "Stop after this many environment steps (0 = no limit)."
@@ -38,8 +40,10 @@ class RunSection:
     log_interval_s: float = field(1.0, "Seconds between metric rows in metrics.csv / TensorBoard.")
 
     def validate(self) -> None:
-        if self.algorithm != "apex":
-            raise ConfigError(f"run.algorithm {self.algorithm!r} is unknown; valid: apex")
+        if self.algorithm not in ALGORITHMS:
+            raise ConfigError(
+                f"run.algorithm {self.algorithm!r} is unknown; valid: {', '.join(ALGORITHMS)}"
+            )
         if self.total_env_steps < 0 or self.max_seconds < 0:
             raise ConfigError("run.total_env_steps and run.max_seconds must be >= 0")
         _positive("run", keep_checkpoints=self.keep_checkpoints, log_interval_s=self.log_interval_s)
@@ -243,6 +247,94 @@ class TransportSection:
         )
 
 
+DQFD_MODES = ("off", "dqfd", "apex-dqfd")
+
+
+@dataclass
+class DQfDSection:
+    """Learning from demonstrations, composed on the Ape-X learner (extra losses + a
+    demonstration source). Loss weights of -1 (and ``transformed = "auto"``) take the mode's
+    published value: DQfD (Hester et al. 2018) or Ape-X DQfD (Pohlen et al. 2018)."""
+
+    mode: str = field(
+        "off",
+        "off (plain Ape-X DQN); dqfd (demonstrations in the replay's reserved region, "
+        "pre-training, 1-step + n-step + margin + L2 losses); apex-dqfd (a separate expert "
+        "replay mixed at expert_fraction per batch, h/h^-1 targets, temporal consistency).",
+    )
+    demos: str = field("", "Demonstration file (.npz, written by `rlfleet record`).")
+    pretrain_updates: int = field(
+        -1, "Updates on demonstrations only before acting (-1 = 0 for apex-dqfd, 5000 for dqfd)."
+    )
+    expert_fraction: float = field(0.25, "apex-dqfd: expert share of every learner batch.")
+    demo_priority_eps: float = field(
+        1.0,
+        "dqfd: priority eps of demonstrations (the bonus; agent data uses replay.priority_eps).",
+    )
+    one_step_weight: float = field(-1.0, "lambda0 on the 1-step TD loss (-1: 1 dqfd, 0 apex).")
+    n_step_weight: float = field(-1.0, "lambda1 on the n-step TD loss (-1: 1).")
+    margin_weight: float = field(-1.0, "lambda2 on the large-margin loss (-1: 1).")
+    margin: float = field(-1.0, "Margin l(a_E, a) (-1: 0.8 dqfd, sqrt(0.999) apex-dqfd).")
+    l2_weight: float = field(-1.0, "lambda3 on the L2 loss (-1: 1e-5 dqfd, 0 apex-dqfd).")
+    tc_weight: float = field(-1.0, "Temporal-consistency loss weight (-1: 0 dqfd, 1 apex-dqfd).")
+    transformed: str = field(
+        "auto", "Transformed Bellman operator h/h^-1: auto (apex-dqfd only), on, off."
+    )
+    imitate_top_fraction: float = field(
+        -1.0,
+        "Share of the best demonstration episodes the margin loss uses (-1: 1 dqfd, 0.5 apex).",
+    )
+
+    def validate(self) -> None:
+        if self.mode not in DQFD_MODES:
+            raise ConfigError(f"dqfd.mode {self.mode!r} is unknown; valid: {', '.join(DQFD_MODES)}")
+        if self.transformed not in ("auto", "on", "off"):
+            raise ConfigError(
+                f"dqfd.transformed {self.transformed!r} is unknown; valid: auto, on, off"
+            )
+        if self.mode != "off" and not self.demos:
+            raise ConfigError(f"dqfd.mode = {self.mode!r} needs dqfd.demos = PATH (a .npz file)")
+        if not 0.0 <= self.expert_fraction <= 1.0:
+            raise ConfigError(f"dqfd.expert_fraction must be in [0, 1], got {self.expert_fraction}")
+        if self.pretrain_updates < -1:
+            raise ConfigError(
+                f"dqfd.pretrain_updates must be >= 0 (or -1), got {self.pretrain_updates}"
+            )
+        if not 0.0 < self.imitate_top_fraction <= 1.0 and self.imitate_top_fraction != -1.0:
+            raise ConfigError(
+                f"dqfd.imitate_top_fraction must be in (0, 1] (or -1), got {self.imitate_top_fraction}"
+            )
+        _positive("dqfd", demo_priority_eps=self.demo_priority_eps)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    def resolved(self, name: str) -> float:
+        """The value of a -1-defaulted field for this mode."""
+        value = getattr(self, name)
+        if value != -1:
+            return value
+        apex = self.mode == "apex-dqfd"
+        defaults = {
+            "pretrain_updates": 0 if apex else 5000,
+            "one_step_weight": 0.0 if apex else 1.0,
+            "n_step_weight": 1.0,
+            "margin_weight": 1.0,
+            "margin": 0.999**0.5 if apex else 0.8,
+            "l2_weight": 0.0 if apex else 1e-5,
+            "tc_weight": 1.0 if apex else 0.0,
+            "imitate_top_fraction": 0.5 if apex else 1.0,
+        }
+        return defaults[name]
+
+    @property
+    def is_transformed(self) -> bool:
+        if self.transformed == "auto":
+            return self.mode == "apex-dqfd"
+        return self.transformed == "on"
+
+
 @dataclass
 class ApexConfig:
     """Everything an Ape-X DQN run needs; written to the run folder as config.toml."""
@@ -256,6 +348,7 @@ class ApexConfig:
     learner: LearnerSection = field(None, "Learner.")
     eval: EvalSection = field(None, "Evaluator.")
     transport: TransportSection = field(None, "Data plane between the roles.")
+    dqfd: DQfDSection = field(None, "Learning from demonstrations (DQfD / Ape-X DQfD).")
 
     def __post_init__(self) -> None:
         defaults = {
@@ -268,6 +361,7 @@ class ApexConfig:
             "learner": LearnerSection,
             "eval": EvalSection,
             "transport": TransportSection,
+            "dqfd": DQfDSection,
         }
         for name, cls in defaults.items():
             if getattr(self, name) is None:

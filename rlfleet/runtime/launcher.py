@@ -330,6 +330,8 @@ class LocalFleet:
         elif kind == "learner_stats":
             self._learner_stats = meta
             self.result.updates = int(meta["updates"])
+        elif kind == "pretrain":  # DQfD phase I: updates on demonstrations before acting
+            self._pretrain = (int(meta["done"]), int(meta["total"]))
         elif kind == "eval":
             self._on_eval(meta)
         elif kind == "final_eval":
@@ -448,6 +450,8 @@ class LocalFleet:
             "transport/backlog": self._transport_counts()[1],
             "fleet/actor_restarts": self.result.actor_restarts,
         }
+        # algorithm-specific learner metrics (e.g. DQfD's loss parts) under their own names
+        values.update(ls.get("metrics") or {})
         self.metrics.write(self._wall(), self._env_steps(), self.result.updates, values)
         self._speed = (steps_per_s, updates_per_s)
         self._last_episode_return = values["env/episode_return"] or getattr(
@@ -464,10 +468,12 @@ class LocalFleet:
             "updates": self.result.updates,
             "updates_per_s": updates_per_s,
             "replay_size": self._learner_stats.get("replay_size", 0),
+            "queued_unrolls": self._learner_stats.get("queued_unrolls"),  # IMPALA
             "episode_return": getattr(self, "_last_episode_return", None),
             "last_eval": self._last_eval["return_mean"] if self._last_eval else None,
             "solved_at_s": self.result.solved_at_s,
             "actors": self.num_actors,
+            "pretrain": getattr(self, "_pretrain", None),
             "restarts": self.result.actor_restarts,
         }
 

@@ -20,22 +20,17 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from rlfleet.algorithms.dqfd import DQfDConfig, DQfDUpdate, to_torch
 from rlfleet.algorithms.dqn import DQNUpdate
 from rlfleet.algorithms.params import flatten_into, param_count
 from rlfleet.config import to_dict
 from rlfleet.envs import check_discrete, make_vector_env
 from rlfleet.models import build_q_network
-from rlfleet.replay import (
-    FieldSpec,
-    FrameStackSpec,
-    PrioritizedReplay,
-    SamplesPerInsertLimiter,
-    UniformReplay,
-)
+from rlfleet.replay import SamplesPerInsertLimiter
 from rlfleet.runtime import checkpoint as ckpt
-from rlfleet.runtime.actor import TRANSITION_FIELDS
 from rlfleet.runtime.apex_config import ApexConfig
 from rlfleet.runtime.links import CMD_CHECKPOINT, CMD_STOP
+from rlfleet.runtime.stores import Drawn, agent_fields, build_store
 from rlfleet.transport.codec import Message
 
 
@@ -52,33 +47,6 @@ class ParamSink(Protocol):
 class StatusLink(Protocol):
     def send(self, kind: str, **meta: Any) -> None: ...
     def poll_command(self, timeout: float = 0.0) -> str | None: ...
-
-
-def replay_fields(obs_shape: tuple[int, ...], obs_dtype: np.dtype) -> dict[str, Any]:
-    """Replay fields for n-step transitions; stacked 84x84 frames are stored once per frame."""
-    if len(obs_shape) == 3 and obs_shape[1:] == (84, 84) and np.dtype(obs_dtype) == np.uint8:
-        obs_spec: Any = FrameStackSpec(
-            stack=obs_shape[0], frame_shape=obs_shape[1:], dtype=np.uint8
-        )
-    else:
-        obs_spec = FieldSpec(shape=obs_shape, dtype=obs_dtype)
-    return {
-        "obs": obs_spec,
-        "action": FieldSpec(shape=(), dtype=np.int64),
-        "reward": FieldSpec(shape=(), dtype=np.float32),
-        "discount": FieldSpec(shape=(), dtype=np.float32),
-        "next_obs": obs_spec,
-    }
-
-
-def build_replay(config: ApexConfig, obs_shape: tuple[int, ...], obs_dtype: np.dtype, seed: int):
-    fields = replay_fields(obs_shape, obs_dtype)
-    r = config.replay
-    if r.kind == "uniform":
-        return UniformReplay(r.capacity, fields, seed=seed)
-    return PrioritizedReplay(
-        r.capacity, fields, alpha=r.alpha, priority_eps=r.priority_eps, seed=seed
-    )
 
 
 def build_limiter(config: ApexConfig) -> SamplesPerInsertLimiter:
@@ -99,11 +67,46 @@ def build_limiter(config: ApexConfig) -> SamplesPerInsertLimiter:
     )
 
 
+def build_update(config: ApexConfig, net: torch.nn.Module) -> DQNUpdate | DQfDUpdate:
+    """The Ape-X DQN update, with DQfD's extra loss terms composed on top when configured."""
+    lc = config.learner
+    update = DQNUpdate(
+        net,
+        lr=lc.lr,
+        adam_eps=lc.adam_eps,
+        grad_clip=lc.grad_clip,
+        target_update_interval=lc.target_update_interval,
+        double=config.algo.double,
+        huber_delta=lc.huber_delta,
+    )
+    d = config.dqfd
+    if not d.enabled:
+        return update
+    loss = DQfDConfig(
+        one_step_weight=d.resolved("one_step_weight"),
+        n_step_weight=d.resolved("n_step_weight"),
+        margin_weight=d.resolved("margin_weight"),
+        l2_weight=d.resolved("l2_weight"),
+        margin=d.resolved("margin"),
+        transformed=d.is_transformed,
+        tc_weight=d.resolved("tc_weight"),
+        gamma=config.algo.gamma,
+        double=config.algo.double,
+        huber_delta=lc.huber_delta,
+    )
+    return DQfDUpdate(update, loss)
+
+
+#: DQfD loss parts reported as metrics (``learner/<name>``), when the update returns them.
+LOSS_PARTS = ("j_dq", "j_n", "j_e", "l2", "tc")
+
+
 class Counters:
     """What the learner counts; saved in checkpoints and continued on resume."""
 
     def __init__(self) -> None:
         self.updates = 0
+        self.pretrain_updates = 0
         self.env_steps = 0
         self.inserted = 0
         self.sampled = 0
@@ -129,6 +132,7 @@ class Learner:
         probe = make_vector_env(config.env.id, 1, seed, env_kwargs=config.env.kwargs or None)
         check_discrete(probe.action_space, config.env.id, algorithm="Ape-X DQN")
         self.obs_shape, self.obs_dtype = probe.obs_shape, probe.obs_dtype
+        self.num_actions = probe.num_actions
         net = build_q_network(
             probe.obs_shape,
             probe.num_actions,
@@ -138,16 +142,12 @@ class Learner:
         )
         probe.close()
         lc = config.learner
-        self.update = DQNUpdate(
-            net,
-            lr=lc.lr,
-            adam_eps=lc.adam_eps,
-            grad_clip=lc.grad_clip,
-            target_update_interval=lc.target_update_interval,
-            double=config.algo.double,
-            huber_delta=lc.huber_delta,
-        )
-        self.replay = build_replay(config, self.obs_shape, self.obs_dtype, seed)
+        self.seed = seed
+        self.update = build_update(config, net)
+        # DQfDUpdate composes on a DQNUpdate: the optimizer and counters live in the base
+        self.base_update: DQNUpdate = getattr(self.update, "base", self.update)
+        self.fields = tuple(agent_fields(config, self.obs_shape, self.obs_dtype))
+        self.store = build_store(config, self.obs_shape, self.obs_dtype, self.num_actions, seed)
         self.limiter = build_limiter(config)
         self.counters = Counters()
         self.flat = np.empty(param_count(net), np.float32)
@@ -161,6 +161,7 @@ class Learner:
         self._wait_s = 0.0
         self._losses: list[float] = []
         self._q_means: list[float] = []
+        self._parts: dict[str, list[float]] = {}
         self.bad_messages = 0
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -170,17 +171,16 @@ class Learner:
         target = {k[len("target.") :]: v for k, v in tensors.items() if k.startswith("target.")}
         self.update.net.load_state_dict(online)
         self.update.target_net.load_state_dict(target)
-        self.update.optimizer.load_state_dict(optimizer_state)
+        self.base_update.optimizer.load_state_dict(optimizer_state)
         if "torch_rng" in tensors:
             torch.set_rng_state(tensors["torch_rng"])
         self.counters.load(state["counters"])
-        self.update.updates = self.counters.updates
+        self.base_update.updates = self.counters.updates
         self.limiter.load_state_dict(state["limiter"])
         replay_dir = Path(path) / "replay"
         if replay_dir.exists():
-            cls = type(self.replay)
-            self.replay = cls.load(replay_dir)
-        else:  # replay not snapshotted: refill before learning resumes
+            self.store.load(replay_dir)
+        else:  # replay not snapshotted (demonstrations were reloaded): refill before learning
             self.limiter = build_limiter(self.config)
 
     def save(self) -> Path:
@@ -193,14 +193,14 @@ class Learner:
                 "counters": self.counters.state(),
                 "limiter": self.limiter.state_dict(),
                 "config": to_dict(self.config),
-                "replay_size": len(self.replay),
+                "replay_size": len(self.store),
             }
-            write_replay = self.replay.save if self.config.run.snapshot_replay else None
+            write_replay = self.store.save if self.config.run.snapshot_replay else None
             return ckpt.save_checkpoint(
                 self.run_dir,
                 self.counters.updates,
                 tensors,
-                self.update.optimizer.state_dict(),
+                self.base_update.optimizer.state_dict(),
                 state,
                 write_replay,
                 keep=self.config.run.keep_checkpoints,
@@ -224,17 +224,14 @@ class Learner:
     def _insert(self, message: Message) -> None:
         arrays = message.arrays
         try:
-            batch = {name: arrays[name] for name in TRANSITION_FIELDS}
+            batch = {name: arrays[name] for name in self.fields}
             priorities = arrays["priority"]
         except KeyError:  # well-formed message without the fields of a transition batch
             self.bad_messages += 1
             return
         n = len(priorities)
         with self.lock:
-            if self.config.replay.kind == "prioritized":
-                self.replay.add(batch, priorities)
-            else:
-                self.replay.add(batch)
+            self.store.add(batch, priorities)
             self.counters.inserted += n
             self.counters.env_steps += int(message.meta.get("env_steps", 0))
             self._lag_sum += self.counters.version - int(message.meta.get("policy_version", 0))
@@ -253,19 +250,10 @@ class Learner:
                 if not self.limiter.wait_sample(batch_size, timeout=0.1):
                     continue
                 with self.lock:
-                    sample = self.replay.sample(batch_size, self.beta())
+                    drawn = self.store.draw(batch_size, self.beta())
                     self.counters.sampled += batch_size
                 self.limiter.record_sample(batch_size)
-                tensors = {
-                    k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sample.fields.items()
-                }
-                weights = np.asarray(sample.weights, dtype=np.float32)
-                if self.config.replay.weight_norm == "batch":
-                    # w_i is proportional to p_i^-beta, so dividing by the batch max gives the
-                    # batch-normalised weights exactly
-                    weights = weights / weights.max()
-                weights = torch.from_numpy(np.ascontiguousarray(weights))
-                item = (sample.indices, sample.generations, tensors, weights)
+                item = self._to_batch(drawn)
                 while not self.stop_event.is_set():
                     try:
                         self.batches.put(item, timeout=0.1)
@@ -276,6 +264,34 @@ class Learner:
             self.error = exc
             self.stop_event.set()
 
+    def _to_batch(self, drawn: Drawn) -> tuple[Any, dict[str, torch.Tensor], torch.Tensor]:
+        weights = drawn.weights
+        if self.config.replay.weight_norm == "batch":
+            # w_i is proportional to p_i^-beta, so dividing by the batch max gives the
+            # batch-normalised weights exactly
+            weights = weights / weights.max()
+        return drawn.token, to_torch(drawn.fields), torch.from_numpy(np.ascontiguousarray(weights))
+
+    def pretrain(self, link: StatusLink) -> None:
+        """DQfD phase I: updates on demonstrations only, before any actor acts (the replay
+        holds nothing else yet). Skipped on resume once done."""
+        steps = (
+            int(self.config.dqfd.resolved("pretrain_updates")) if self.config.dqfd.enabled else 0
+        )
+        batch_size = self.config.learner.batch_size
+        last = time.monotonic()
+        while self.counters.pretrain_updates < steps and not self.stop_event.is_set():
+            with self.lock:
+                drawn = self.store.draw(batch_size, self.beta())
+            token, tensors, weights = self._to_batch(drawn)
+            self._learn(token, tensors, weights)
+            self.counters.pretrain_updates += 1
+            if time.monotonic() - last >= self.config.run.log_interval_s:
+                link.send("pretrain", done=self.counters.pretrain_updates, total=steps)
+                last = time.monotonic()
+        if steps:
+            link.send("pretrain", done=self.counters.pretrain_updates, total=steps)
+
     def publish(self, sink: ParamSink) -> None:
         flatten_into(self.update.net, self.flat)
         self.counters.version += 1
@@ -285,24 +301,29 @@ class Learner:
         """Take one prefetched batch and update; False if none was ready within ``timeout``."""
         start = time.perf_counter()
         try:
-            indices, generations, tensors, weights = self.batches.get(timeout=timeout)
+            token, tensors, weights = self.batches.get(timeout=timeout)
         except queue.Empty:
             self._wait_s += time.perf_counter() - start
             return False
         self._wait_s += time.perf_counter() - start
+        self._learn(token, tensors, weights)
+        return True
+
+    def _learn(self, token: Any, tensors: dict[str, torch.Tensor], weights: torch.Tensor) -> None:
         out = self.update.step(tensors, weights)
-        if self.config.replay.kind == "prioritized":
-            with self.lock:
-                self.replay.update_priorities(indices, out["abs_td"], generations)
+        with self.lock:
+            self.store.update(token, out["abs_td"])
         self.counters.updates += 1
         self._losses.append(out["loss"])
         self._q_means.append(out["q_mean"])
-        return True
+        for name in LOSS_PARTS:
+            if name in out:
+                self._parts.setdefault(name, []).append(float(out[name]))
 
     def report(self, link: StatusLink, since: float, updates_before: int, inbox: Inbox) -> None:
         dt = max(time.monotonic() - since, 1e-9)
         with self.lock:
-            size = len(self.replay)
+            size = len(self.store)
             lag = self._lag_sum / self._lag_count if self._lag_count else 0.0
             self._lag_sum, self._lag_count = 0.0, 0
         link.send(
@@ -319,7 +340,9 @@ class Learner:
             wait_fraction=self._wait_s / dt,
             rejected=inbox.rejected + self.bad_messages,
             beta=self.beta(),
+            metrics={f"learner/{k}": float(np.mean(v)) for k, v in self._parts.items() if v},
         )
+        self._parts.clear()
         self._losses.clear()
         self._q_means.clear()
         self._wait_s = 0.0
@@ -338,6 +361,7 @@ def run_learner(
     learner = Learner(config, run_dir, seed)
     if resume_from:
         learner.restore(resume_from)
+    learner.pretrain(link)
     learner.publish(params)
     threads = [
         threading.Thread(target=learner.insert_loop, args=(inbox,), name="insert", daemon=True),

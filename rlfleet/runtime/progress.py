@@ -49,11 +49,22 @@ class Progress:
 
     def render(self, s: dict[str, Any]) -> str:
         solved = f"  solved at {s['solved_at_s']:.1f}s" if s.get("solved_at_s") else ""
+        pretrain = s.get("pretrain")
+        if pretrain and pretrain[0] < pretrain[1]:  # DQfD phase I: no actor acts yet
+            return (
+                f"{self.config.env.id}  {_fmt_time(s['wall_s'])}  pre-training on "
+                f"demonstrations: update {pretrain[0]:,} of {pretrain[1]:,}"
+            )
+        buffer = (  # IMPALA has no replay: what waits for the learner is unrolls
+            f"replay {_fmt(s['replay_size'])}"
+            if s.get("queued_unrolls") is None
+            else f"queued unrolls {_fmt(s['queued_unrolls'])}"
+        )
         return (
             f"{self.config.env.id}  {_fmt_time(s['wall_s'])}  "
             f"env steps {_fmt(s['env_steps'])} ({_fmt(s['steps_per_s'])}/s)  "
             f"updates {_fmt(s['updates'])} ({_fmt(s['updates_per_s'])}/s)  "
-            f"replay {_fmt(s['replay_size'])}  "
+            f"{buffer}  "
             f"train return {_fmt(s['episode_return'], '.1f')}  "
             f"last eval {_fmt(s['last_eval'], '.1f')}  "
             f"actors {s['actors']} (restarts {s['restarts']})  ETA {_fmt_time(self.eta(s))}{solved}"

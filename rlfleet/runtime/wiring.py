@@ -74,12 +74,13 @@ class RoleEnds:
 
 
 def experience_schema(
-    obs_shape: tuple[int, ...], obs_dtype: np.dtype
+    obs_shape: tuple[int, ...], obs_dtype: np.dtype, one_step: bool = False
 ) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Arrays an experience message must carry (dtype name, per-item shape); anything else is
-    rejected at the learner's boundary, before it reaches the replay."""
+    rejected at the learner's boundary, before it reaches the replay. ``one_step``: DQfD's
+    1-step target fields too."""
     obs = (np.dtype(obs_dtype).name, tuple(obs_shape))
-    return {
+    schema = {
         "obs": obs,
         "next_obs": obs,
         "action": ("int64", ()),
@@ -87,6 +88,9 @@ def experience_schema(
         "discount": ("float32", ()),
         "priority": ("float32", ()),
     }
+    if one_step:
+        schema.update(reward_1=("float32", ()), discount_1=("float32", ()), next_obs_1=obs)
+    return schema
 
 
 # ---- local ------------------------------------------------------------------------------------
@@ -278,8 +282,15 @@ def learner_ends(config: ApexConfig, addresses: FleetAddresses, seed: int) -> Ro
         from rlfleet.envs import make_vector_env
         from rlfleet.transport.redis import RedisInbox, RedisParams
 
+        if config.run.algorithm == "impala":  # unrolls; the IMPALA learner checks their arrays
+            client = _redis_client(addresses)
+            inbox = RedisInbox(client, addresses.run, kinds=("unroll",), backoff=_backoff())
+            params = RedisParams(client, addresses.run, backoff=_backoff())
+            return RoleEnds(params=params, inbox=inbox)
         probe = make_vector_env(config.env.id, 1, seed, env_kwargs=config.env.kwargs or None)
-        schema = experience_schema(probe.obs_shape, probe.obs_dtype)
+        from rlfleet.runtime.stores import wants_one_step
+
+        schema = experience_schema(probe.obs_shape, probe.obs_dtype, wants_one_step(config))
         probe.close()
         client = _redis_client(addresses)
         inbox = RedisInbox(client, addresses.run, expect=schema, backoff=_backoff())
@@ -288,7 +299,7 @@ def learner_ends(config: ApexConfig, addresses: FleetAddresses, seed: int) -> Ro
     from rlfleet.runtime.links import AcceptLoop
     from rlfleet.transport.local import PipeInbox
 
-    inbox = PipeInbox(kinds={"experience"})
+    inbox = PipeInbox(kinds={"unroll" if config.run.algorithm == "impala" else "experience"})
     accept = AcceptLoop(addresses.experience, addresses.authkey, inbox.add)
     sink = _CreatingParams(addresses.params_name)
     return RoleEnds(params=sink, inbox=inbox, closers=[sink.close, accept.close])

@@ -13,7 +13,8 @@ from rlfleet.errors import TransportError
 from rlfleet.models import build_q_network
 from rlfleet.replay import FieldSpec, FrameStackSpec
 from rlfleet.runtime.actor import actor_epsilons
-from rlfleet.runtime.learner import replay_fields
+from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.stores import agent_fields
 
 
 def test_apex_epsilons_follow_the_paper_formula():
@@ -104,6 +105,7 @@ def test_target_network_syncs_every_t_updates():
 
 
 def test_replay_fields_store_atari_frames_once_and_vectors_plainly():
-    assert isinstance(replay_fields((4, 84, 84), np.dtype(np.uint8))["obs"], FrameStackSpec)
-    assert isinstance(replay_fields((4,), np.dtype(np.float32))["obs"], FieldSpec)
-    assert isinstance(replay_fields((4, 10, 10), np.dtype(np.uint8))["obs"], FieldSpec)
+    c = ApexConfig()
+    assert isinstance(agent_fields(c, (4, 84, 84), np.dtype(np.uint8))["obs"], FrameStackSpec)
+    assert isinstance(agent_fields(c, (4,), np.dtype(np.float32))["obs"], FieldSpec)
+    assert isinstance(agent_fields(c, (4, 10, 10), np.dtype(np.uint8))["obs"], FieldSpec)

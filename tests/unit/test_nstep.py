@@ -169,3 +169,35 @@ def test_bad_shape_records_nothing():
     with pytest.raises(ReplayError, match="reward must be finite"):
         acc.step(good, np.zeros(2), np.array([0.0, np.nan]), f, f, good)
     assert acc.pending == 0
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_one_step_fields_match_naive_one_step_reference(n):
+    """With one_step=True every n-step transition also carries the 1-step target of its first
+    step: r_t, gamma (0 if that step terminated; truncation keeps it) and s_{t+1}."""
+    rng = np.random.default_rng(7 + n)
+    gamma, num_envs, obs_shape = 0.95, 3, (2,)
+    batches = random_run(rng, num_envs, 150, obs_shape, p_term=0.1, p_trunc=0.06)
+    got = collect(NStepAccumulator(num_envs, n, gamma, obs_shape, np.float32, one_step=True), batches)
+    plain = collect(NStepAccumulator(num_envs, n, gamma, obs_shape, np.float32), batches)
+    for key in plain:  # the n-step part is unchanged by the option
+        np.testing.assert_array_equal(got[key], plain[key], err_msg=key)
+    for e in range(num_envs):
+        steps = [tuple(np.asarray(x)[e] for x in b) for b in batches]
+        episodes, cur = [], []
+        for s in steps:
+            cur.append(s)
+            if s[3] or s[4]:
+                episodes.append(cur)
+                cur = []
+        episodes.append(cur)
+        ref = []
+        for ep in episodes:
+            completed = len(naive_nstep(ep, n, gamma))  # n-step sequences emitted so far
+            ref += naive_nstep(ep, 1, gamma)[:completed]
+        mine = got["env_index"] == e
+        assert mine.sum() == len(ref)
+        for col, key in ((2, "reward_1"), (3, "discount_1"), (4, "next_obs_1")):
+            want = np.array([tr[col] for tr in ref]).reshape(got[key][mine].shape)
+            np.testing.assert_allclose(got[key][mine], want, rtol=1e-6, err_msg=key)
+    assert got["reward_1"].dtype == np.float32 and got["next_obs_1"].dtype == np.float32
