@@ -82,6 +82,26 @@ def raise_if_fatal(exc: BaseException, where: str) -> None:
         ) from exc
 
 
+def _zero_copy_packer() -> Any:
+    """redis-py's pure-Python command packer, or None where this redis-py cannot take one.
+
+    With hiredis installed, redis-py packs every command with ``hiredis.pack_command``, which
+    copies all arguments into one buffer: 3.6 ms of the 6.2 ms it took here to push one 2.8 MB
+    frame batch. The Python packer hands arguments above 6000 bytes to ``sendall`` as they are
+    (1.1 ms for the same push). Replies are still parsed by hiredis.
+    """
+    import inspect
+
+    try:
+        from redis._parsers.encoders import Encoder
+        from redis.connection import AbstractConnection, PythonRespSerializer
+    except ImportError:
+        return None
+    if "command_packer" not in inspect.signature(AbstractConnection.__init__).parameters:
+        return None
+    return PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
+
+
 def connect(
     url: str,
     *,
@@ -114,6 +134,9 @@ def connect(
             f"Redis timeouts must be > 0 seconds, got socket_timeout={socket_timeout!r}, "
             f"connect_timeout={connect_timeout!r}"
         )
+    packer = _zero_copy_packer()
+    if packer is not None:
+        client_kwargs.setdefault("command_packer", packer)
     try:
         client = redis.Redis.from_url(
             url,
