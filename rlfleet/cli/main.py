@@ -5,11 +5,12 @@
                   [--teacher RUN_DIR_OR_CHECKPOINT]
     rlfleet learner [PRESET] --redis URL --run NAME [train's options]   learner + evaluator here
     rlfleet actor --redis URL --run NAME [--actors K]                   actors that join a run
+    rlfleet evaluator --redis URL --run NAME [--out DIR] [--interval S]  evaluations on this host
     rlfleet record ENV_ID (--policy MODULE:FUNCTION | --checkpoint PATH) --out FILE.npz
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
-    rlfleet bench replay|cartpole|netsim [...]
+    rlfleet bench replay|cartpole|netsim|transport [...]
     rlfleet netsim eval|scenarios [...]
 
 Heavy imports (torch, numba) happen inside the commands, so ``rlfleet --help`` is instant.
@@ -27,6 +28,7 @@ BENCHMARKS = {
     "replay": "rlfleet.bench.replay",
     "cartpole": "rlfleet.bench.cartpole",
     "netsim": "rlfleet.bench.netsim",
+    "transport": "rlfleet.bench.transport",
 }
 
 
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the run's learner to start (120)",
     )
+    _evaluator_parser(sub)
     from rlfleet.cli import record
 
     record.add_parser(sub)
@@ -173,6 +176,81 @@ def cmd_actor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluator_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluator",
+        help="greedy evaluations of a running Redis run's parameters, on this host",
+    )
+    p.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
+        "(default: $RLFLEET_REDIS_URL)",
+    )
+    p.add_argument("--run", required=True, metavar="NAME", help="the run to evaluate")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="results folder (default: runs/NAME-eval-<time>)"
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between evaluations, each on a new version (default: the run's eval.interval_s)",
+    )
+    p.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="episodes per evaluation (default: the run's eval.episodes)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="evaluation seed (run.seed + 177)")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for the run's learner to start (120)",
+    )
+    p.add_argument(
+        "--learner-grace",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="end when no learner has been alive this long without a stop flag (15)",
+    )
+
+
+def cmd_evaluator(args: argparse.Namespace) -> int:
+    import os
+
+    from rlfleet.cli.train import REDIS_URL_ENV
+    from rlfleet.runtime.remote_evaluator import RemoteEvaluator
+
+    url = args.redis or os.environ.get(REDIS_URL_ENV)
+    if not url:
+        raise ConfigError(f"rlfleet evaluator needs --redis URL (or ${REDIS_URL_ENV})")
+    evaluator = RemoteEvaluator(
+        url,
+        args.run,
+        args.out,
+        interval_s=args.interval,
+        episodes=args.episodes,
+        seed=args.seed,
+        learner_grace_s=args.learner_grace,
+    )
+    result = evaluator.run(wait_s=args.wait)
+    best = max((row["return_mean"] for row in result.evaluations), default=None)
+    summary = f", best mean return {best:.1f}" if best is not None else ""
+    print(
+        f"run {result.run}: {len(result.evaluations)} evaluations{summary} in {result.out_dir}; "
+        f"ended: {result.stop_reason}"
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -197,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_train(args, start_time)
         if args.command == "actor":
             return cmd_actor(args)
+        if args.command == "evaluator":
+            return cmd_evaluator(args)
         if args.command == "record":
             from rlfleet.cli import record
 
