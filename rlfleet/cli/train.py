@@ -2,25 +2,72 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
-from rlfleet.config import apply_overrides, from_dict, load_toml
+from rlfleet.config import apply_overrides, load_toml
 from rlfleet.errors import ConfigError
-from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.configs import AnyConfig, config_from_dict
 from rlfleet.runtime.launcher import LocalFleet, RunResult
 
+ALGORITHM_NAMES = {"apex": "Ape-X DQN", "impala": "IMPALA"}
 
-def _validate_env(config: ApexConfig) -> None:
+
+def _validate_env(config: AnyConfig) -> None:
     """Fail fast, before any process starts, on an unknown id or a continuous action space."""
     from rlfleet.envs import check_discrete, make_env
 
     env = make_env(config.env.id, env_kwargs=config.env.kwargs or None)
     try:
-        check_discrete(env.action_space, config.env.id, algorithm="Ape-X DQN")
+        name = ALGORITHM_NAMES.get(config.run.algorithm, config.run.algorithm)
+        check_discrete(env.action_space, config.env.id, algorithm=name)
     finally:
         env.close()
+
+
+def teacher_override(teacher: str, config: AnyConfig) -> str:
+    """``--teacher PATH`` as the override ``kickstart.teacher = <checkpoint folder>``, after
+    loading the teacher once here: a bad path or a teacher that does not fit the student's
+    environment fails before any process starts. The checkpoint is pinned (absolute path), so
+    a resumed run distils from the same teacher."""
+    if config.run.algorithm != "impala":
+        raise ConfigError(
+            f"--teacher kickstarts an IMPALA student; this run's run.algorithm is "
+            f"{config.run.algorithm!r} (use an impala-* preset or --set run.algorithm=impala)"
+        )
+    from rlfleet.runtime.checkpoint import resolve_checkpoint
+    from rlfleet.runtime.policy_nets import env_spec, load_teacher
+
+    folder = resolve_checkpoint(Path(teacher)).resolve()
+    obs_shape, _, num_actions = env_spec(config)
+    load_teacher(folder, config.kickstart.temperature, obs_shape, num_actions)
+    return f"kickstart.teacher={json.dumps(str(folder))}"
+
+
+def _resolve_demos(config: ApexConfig) -> None:
+    """Make ``dqfd.demos`` absolute (roles may run elsewhere) and check the file against the
+    environment now, before any process starts; a missing file says how to record one."""
+    dqfd = getattr(config, "dqfd", None)
+    if dqfd is None or not dqfd.enabled:
+        return
+    from rlfleet.envs import make_vector_env
+    from rlfleet.replay import load_demos
+
+    path = Path(dqfd.demos).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"dqfd.demos: no demonstration file at {str(path)!r}; record one first, e.g. "
+            f"`rlfleet record {config.env.id} --policy MODULE:FUNCTION --episodes 20 "
+            f"--out {dqfd.demos}` (see docs/demonstrations.md)"
+        )
+    probe = make_vector_env(config.env.id, 1, 0, env_kwargs=config.env.kwargs or None)
+    try:
+        load_demos(path, config.env.id, probe.obs_shape, probe.obs_dtype, probe.num_actions)
+    finally:
+        probe.close()
+    dqfd.demos = str(path)
 
 
 REDIS_URL_ENV = "RLFLEET_REDIS_URL"
@@ -48,11 +95,13 @@ def train(
     run_name: str | None = None,
     keep_keys: bool = False,
     local_actors: int | None = None,
+    teacher: str | None = None,
 ) -> RunResult:
     """Run one training job. ``transport``/``run_name``/``keep_keys`` become ``--set
     transport.*`` overrides (so they land in config.toml); ``redis_url`` does not, since it may
     hold a password: it comes from the argument or ``$RLFLEET_REDIS_URL``. ``local_actors=0``
-    is ``rlfleet learner``: no actors here, they join from other hosts."""
+    is ``rlfleet learner``: no actors here, they join from other hosts. ``teacher`` (a checkpoint
+    or run folder) kickstarts an IMPALA student, see :func:`teacher_override`."""
     from rlfleet.cli.presets import DEFAULT_PRESET, build_config
     from rlfleet.runtime.checkpoint import latest_checkpoint
     from rlfleet.runtime.launcher import warm_up
@@ -77,17 +126,22 @@ def train(
         ckpt = latest_checkpoint(resume_dir)
         if ckpt is None:
             raise ConfigError(f"--resume {resume}: the run has no checkpoint yet")
-        config = from_dict(
-            ApexConfig, apply_overrides(load_toml(resume_dir / "config.toml"), overrides)
-        )
+        data = load_toml(resume_dir / "config.toml")
+        config = config_from_dict(apply_overrides(data, overrides))
+        if teacher:
+            overrides = [*overrides, teacher_override(teacher, config)]
+            config = config_from_dict(apply_overrides(data, overrides))
         run_dir = str(resume_dir)
         resume_from = str(ckpt)
     else:
         config = build_config(preset, overrides)
+        if teacher:
+            config = build_config(preset, [*overrides, teacher_override(teacher, config)])
         if run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = str(Path("runs") / f"{preset or DEFAULT_PRESET}-{stamp}")
     _validate_env(config)
+    _resolve_demos(config)
     fleet = LocalFleet(
         config,
         run_dir,
