@@ -136,6 +136,9 @@ def from_dict(cls: type[T], data: Mapping[str, Any]) -> T:
     config = cls(**kwargs)
     for name in sections:
         _check_section_values(getattr(config, name), name)
+    validate = getattr(config, "validate", None)
+    if validate is not None:  # checks that span sections
+        validate()
     return config
 
 

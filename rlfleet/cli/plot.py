@@ -15,6 +15,11 @@ PANELS = (
     ("env/steps_per_s", "env steps / s"),
     ("learner/updates_per_s", "updates / s"),
     ("replay/size", "replay size"),
+    ("learner/entropy", "policy entropy (nats)"),
+    ("params/version_lag", "policy lag (versions)"),
+    ("learner/rho_clip_fraction", "V-trace rho clip fraction"),
+    ("learner/distill_loss", "distillation loss H(teacher || student)"),
+    ("learner/kickstart_lambda", "kickstarting lambda"),
 )
 
 

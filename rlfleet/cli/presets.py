@@ -6,9 +6,9 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from rlfleet.config import apply_overrides, describe, from_dict, load_toml
+from rlfleet.config import apply_overrides, describe, load_toml
 from rlfleet.errors import ConfigError
-from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.configs import AnyConfig, algorithm_of, config_class, config_from_dict
 
 PRESET_DIR = Path(__file__).with_name("presets")
 DEFAULT_PRESET = "cartpole"
@@ -31,11 +31,11 @@ def load_preset(name: str) -> dict[str, Any]:
     return load_toml(PRESET_DIR / f"{name}.toml")
 
 
-def build_config(preset: str | None, overrides: list[str]) -> ApexConfig:
-    """Preset + ``--set`` overrides -> a validated config."""
+def build_config(preset: str | None, overrides: list[str]) -> AnyConfig:
+    """Preset + ``--set`` overrides -> a validated config of the preset's ``run.algorithm``."""
     data = load_preset(preset or DEFAULT_PRESET)
     data.pop("preset", None)  # descriptive table, not config
-    return from_dict(ApexConfig, apply_overrides(data, overrides))
+    return config_from_dict(apply_overrides(data, overrides))
 
 
 def describe_presets() -> str:
@@ -47,10 +47,11 @@ def describe_presets() -> str:
 
 
 def describe_config(preset: str | None) -> str:
-    text = describe(ApexConfig)
+    data = load_preset(preset) if preset else {}
+    data.pop("preset", None)
+    algorithm = algorithm_of(data)
+    text = f"# run.algorithm = {algorithm}\n" + describe(config_class(algorithm))
     if preset:
-        data = load_preset(preset)
-        data.pop("preset", None)
         text += f"\n\n# preset {preset} sets:\n" + "\n".join(
             f"{section}.{key} = {value!r}"
             for section, values in data.items()

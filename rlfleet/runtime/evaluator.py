@@ -1,5 +1,8 @@
 """The evaluator role: greedy episodes with the latest parameters, periodic and final.
 
+Greedy means the argmax of the run's network scores: Q-values for Ape-X, policy logits for IMPALA
+(:class:`~rlfleet.runtime.policy_nets.ActionScores`).
+
 Each evaluation runs ``episodes`` environments side by side, one episode each, with batched
 greedy inference, so it costs about one episode's worth of steps in wall-clock.
 """
@@ -15,9 +18,9 @@ import numpy as np
 from rlfleet.algorithms.dqn import EpsilonGreedyPolicy
 from rlfleet.algorithms.params import load_flat, param_count
 from rlfleet.envs import make_vector_env
-from rlfleet.models import build_q_network
-from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.configs import AnyConfig
 from rlfleet.runtime.links import CMD_FINAL_EVAL, CMD_STOP
+from rlfleet.runtime.policy_nets import ActionScores, build_network
 
 
 class ParamSource(Protocol):
@@ -100,23 +103,17 @@ def save_gif(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
 
 
 def run_evaluator(
-    config: ApexConfig, run_dir: str | Path, seed: int, params: ParamSource, link: StatusLink
+    config: AnyConfig, run_dir: str | Path, seed: int, params: ParamSource, link: StatusLink
 ) -> None:
     """Evaluate every ``eval.interval_s`` on a new parameter version; final on command."""
     env_kwargs = config.env.kwargs or None
     probe = make_vector_env(config.env.id, 1, seed, training=False, env_kwargs=env_kwargs)
-    net = build_q_network(
-        probe.obs_shape,
-        probe.num_actions,
-        torso=config.model.torso,
-        hidden=config.model.hidden,
-        dueling=config.model.dueling,
-    )
+    net = build_network(config, probe.obs_shape, probe.num_actions)
     is_image = len(probe.obs_shape) == 3
     num_actions = probe.num_actions
     probe.close()
     net.eval()
-    policy = EpsilonGreedyPolicy(net, num_actions, seed)
+    policy = EpsilonGreedyPolicy(ActionScores(net), num_actions, seed)
     flat = np.empty(param_count(net), np.float32)
     version, evaluated_version, last_eval = 0, 0, -float("inf")
     ec = config.eval

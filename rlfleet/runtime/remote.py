@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rlfleet.config import from_dict
 from rlfleet.errors import TransportError
-from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.configs import AnyConfig, config_from_dict
 
 #: Epsilon-ladder size for remote actors when the run's config leaves actor.num_actors at 0.
 DEFAULT_LADDER = 8
@@ -37,7 +36,7 @@ class RemoteResult:
     stop_reason: str = ""
 
 
-def wait_for_config(client: Any, run: str, wait_s: float) -> ApexConfig:
+def wait_for_config(client: Any, run: str, wait_s: float) -> AnyConfig:
     """The run's config as its learner host stored it; waits up to ``wait_s`` for it."""
     from rlfleet.transport.redis.connection import RETRYABLE
     from rlfleet.transport.redis.keys import key
@@ -50,7 +49,7 @@ def wait_for_config(client: Any, run: str, wait_s: float) -> ApexConfig:
             raw = None
         if raw is not None:
             # strict parsing: unknown or ill-typed keys are an error that names them
-            return from_dict(ApexConfig, json.loads(raw))
+            return config_from_dict(json.loads(raw))
         if time.monotonic() >= deadline:
             raise TransportError(
                 f"run {run!r} has no config in Redis after {wait_s:g} s: start its learner "
@@ -72,7 +71,7 @@ class RemoteActors:
         self.result = RemoteResult(run=run)
         self._procs: list[Any] = []
 
-    def _start(self, config: ApexConfig, config_json: str) -> Any:
+    def _start(self, config: AnyConfig, config_json: str) -> Any:
         from rlfleet.runtime import roles
         from rlfleet.runtime.launcher import fleet_context
         from rlfleet.transport.redis.keys import key

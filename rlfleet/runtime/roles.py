@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 import torch
 
-from rlfleet.config import from_dict
 from rlfleet.runtime.actor import run_actor
-from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.configs import AnyConfig, config_from_dict
 from rlfleet.runtime.evaluator import run_evaluator
+from rlfleet.runtime.impala_actor_role import run_impala_actor
+from rlfleet.runtime.impala_learner import run_impala_learner
 from rlfleet.runtime.learner import run_learner
 from rlfleet.runtime.links import RoleLink
 from rlfleet.runtime.wiring import (
@@ -47,8 +48,21 @@ def set_threads(n: int) -> None:
         os.environ[var] = str(n)
 
 
-def _config(config_json: str) -> ApexConfig:
-    return from_dict(ApexConfig, json.loads(config_json))
+def _config(config_json: str) -> AnyConfig:
+    return config_from_dict(json.loads(config_json))
+
+
+#: The actor and learner loops of each run.algorithm (Ape-X's for anything not listed).
+ACTOR_LOOPS: dict[str, Callable[..., None]] = {"impala": run_impala_actor}
+LEARNER_LOOPS: dict[str, Callable[..., None]] = {"impala": run_impala_learner}
+
+
+def _actor_loop(config: AnyConfig) -> Callable[..., None]:
+    return ACTOR_LOOPS.get(config.run.algorithm, run_actor)
+
+
+def _learner_loop(config: AnyConfig) -> Callable[..., None]:
+    return LEARNER_LOOPS.get(config.run.algorithm, run_learner)
 
 
 def _guard(link: RoleLink | RedisStatusLink, body: Callable[[], None]) -> None:
@@ -74,7 +88,8 @@ def actor_main(
     def body() -> None:  # inside the guard: a transport that fails to open is reported too
         ends = actor_ends(config, addresses, link, index)
         try:
-            run_actor(config, index, num_actors, seed, ends.outbox, ends.params, link)
+            run = _actor_loop(config)
+            run(config, index, num_actors, seed, ends.outbox, ends.params, link)
         finally:
             ends.close()
 
@@ -106,7 +121,8 @@ def learner_main(
     def body() -> None:
         ends = learner_ends(config, addresses, seed)
         try:
-            run_learner(config, run_dir, seed, ends.inbox, ends.params, link, resume_from or None)
+            run = _learner_loop(config)
+            run(config, run_dir, seed, ends.inbox, ends.params, link, resume_from or None)
         finally:
             ends.close()
 
@@ -124,7 +140,8 @@ def remote_actor_main(
     def body() -> None:
         ends = actor_ends(config, addresses, link, member)
         try:
-            run_actor(config, index, num_actors, seed, ends.outbox, ends.params, link)
+            run = _actor_loop(config)
+            run(config, index, num_actors, seed, ends.outbox, ends.params, link)
         finally:
             ends.close()
 

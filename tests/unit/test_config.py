@@ -8,6 +8,7 @@ from rlfleet.cli.presets import build_config, preset_names
 from rlfleet.config import dumps_toml, from_dict, load_toml, parse_override, to_dict
 from rlfleet.errors import ConfigError
 from rlfleet.runtime.apex_config import ApexConfig
+from rlfleet.runtime.configs import config_from_dict
 
 
 def test_every_preset_builds_and_round_trips_through_toml(tmp_path):
@@ -16,7 +17,7 @@ def test_every_preset_builds_and_round_trips_through_toml(tmp_path):
         config = build_config(name, [])
         path = tmp_path / f"{name}.toml"
         path.write_text(dumps_toml(to_dict(config)))
-        assert from_dict(ApexConfig, load_toml(path)) == config
+        assert config_from_dict(load_toml(path)) == config
 
 
 def test_overrides_are_typed():
