@@ -18,3 +18,18 @@ TINY = [
     "run.stop_on_solve=false",
     "run.log_interval_s=0.5",
 ]
+
+#: The same for an IMPALA fleet (impala-* presets): two actors of 4 envs, unrolls of 8 steps,
+#: two unrolls per update.
+TINY_IMPALA = [
+    "env.envs_per_actor=4",
+    "model.hidden=[32, 32]",
+    "actor.num_actors=2",
+    "algo.unroll_length=8",
+    "learner.batch_size=2",
+    "eval.episodes=4",
+    "eval.final_episodes=3",
+    "eval.interval_s=0.5",
+    "run.stop_on_solve=false",
+    "run.log_interval_s=0.5",
+]
