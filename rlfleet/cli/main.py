@@ -6,6 +6,7 @@
     rlfleet learner [PRESET] --redis URL --run NAME [train's options]   learner + evaluator here
     rlfleet actor --redis URL --run NAME [--actors K]                   actors that join a run
     rlfleet evaluator --redis URL --run NAME [--out DIR] [--interval S]  evaluations on this host
+    rlfleet replay --redis URL --run NAME                               the run's replay service
     rlfleet record ENV_ID (--policy MODULE:FUNCTION | --checkpoint PATH) --out FILE.npz
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
@@ -28,6 +29,7 @@ BENCHMARKS = {
     "replay": "rlfleet.bench.replay",
     "cartpole": "rlfleet.bench.cartpole",
     "netsim": "rlfleet.bench.netsim",
+    "demos": "rlfleet.bench.demos",
     "transport": "rlfleet.bench.transport",
 }
 
@@ -116,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for the run's learner to start (120)",
     )
     _evaluator_parser(sub)
+    _replay_parser(sub)
     from rlfleet.cli import record
 
     record.add_parser(sub)
@@ -151,6 +154,7 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
         keep_keys=args.keep_keys,
         local_actors=0 if args.command == "learner" else None,
         teacher=args.teacher,
+        local_replay=args.command != "learner",  # with `rlfleet learner`: `rlfleet replay`
     )
     return 0 if result is not None else 1
 
@@ -251,6 +255,71 @@ def cmd_evaluator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="the replay service of a Redis run (transport.replay_service = true) on this host: "
+        "keeps the prioritized replay next to Redis, sends the learner sampled batches",
+    )
+    p.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
+        "(default: $RLFLEET_REDIS_URL)",
+    )
+    p.add_argument("--run", required=True, metavar="NAME", help="the run to serve")
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to wait for the run's learner to start (120)",
+    )
+    p.add_argument(
+        "--learner-grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="end when no learner has been alive this long without a stop flag (30)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no status line every 10 s")
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    import os
+
+    from rlfleet.cli.train import REDIS_URL_ENV
+    from rlfleet.runtime.remote_replay import RemoteReplay
+
+    url = args.redis or os.environ.get(REDIS_URL_ENV)
+    if not url:
+        raise ConfigError(f"rlfleet replay needs --redis URL (or ${REDIS_URL_ENV})")
+
+    def report(stats: dict) -> None:
+        print(
+            f"replay {stats['service']}: {stats['size']:,} items, {stats['inserted']:,} "
+            f"inserted, {stats['batches']:,} batches sent, {stats['updates']:,} priority "
+            f"updates ({stats['foreign']} foreign, {stats['malformed']} malformed, "
+            f"{stats['rejected']} experience rejected)",
+            flush=True,
+        )
+
+    def standby(holder: str) -> None:
+        print(f"run {args.run} is served by {holder}: waiting as a standby", flush=True)
+
+    service = RemoteReplay(url, args.run, learner_grace_s=args.learner_grace)
+    result = service.run(
+        wait_s=args.wait, report=None if args.quiet else report, on_standby=standby
+    )
+    stats = result.stats
+    print(
+        f"run {result.run}: replay service sent {stats.get('batches', 0):,} batches, applied "
+        f"{stats.get('updates', 0):,} priority updates; ended: {result.stop_reason}"
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
@@ -277,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_actor(args)
         if args.command == "evaluator":
             return cmd_evaluator(args)
+        if args.command == "replay":
+            return cmd_replay(args)
         if args.command == "record":
             from rlfleet.cli import record
 
