@@ -96,12 +96,15 @@ def train(
     keep_keys: bool = False,
     local_actors: int | None = None,
     teacher: str | None = None,
+    local_replay: bool = True,
 ) -> RunResult:
     """Run one training job. ``transport``/``run_name``/``keep_keys`` become ``--set
     transport.*`` overrides (so they land in config.toml); ``redis_url`` does not, since it may
     hold a password: it comes from the argument or ``$RLFLEET_REDIS_URL``. ``local_actors=0``
     is ``rlfleet learner``: no actors here, they join from other hosts. ``teacher`` (a checkpoint
-    or run folder) kickstarts an IMPALA student, see :func:`teacher_override`."""
+    or run folder) kickstarts an IMPALA student, see :func:`teacher_override`.
+    ``local_replay=False``: with ``transport.replay_service``, the service is not started here
+    (``rlfleet learner``: it runs as ``rlfleet replay``, next to Redis)."""
     from rlfleet.cli.presets import DEFAULT_PRESET, build_config
     from rlfleet.runtime.checkpoint import latest_checkpoint
     from rlfleet.runtime.launcher import warm_up
@@ -150,6 +153,7 @@ def train(
         show_progress=show_progress,
         redis_url=redis_url if config.transport.kind == "redis" else None,
         local_actors=local_actors,
+        local_replay=local_replay,
     )
     result = fleet.run()
     solved = (

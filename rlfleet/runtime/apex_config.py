@@ -233,6 +233,15 @@ class TransportSection:
         10.0, "Redis: seconds an actor waits for room in a full queue before dropping its oldest."
     )
     keep_keys: bool = field(False, "Redis: keep the run's keys when the run ends.")
+    replay_service: bool = field(
+        False,
+        "Redis, Ape-X: a replay service (`rlfleet replay`, or a local role under `rlfleet "
+        "train`) keeps the prioritized store next to Redis and sends the learner only sampled "
+        "batches; priorities go back through Redis.",
+    )
+    replay_batches: int = field(
+        4, "Replay service: sampled batches kept ready in Redis for the learner."
+    )
 
     def validate(self) -> None:
         if self.kind not in TRANSPORT_KINDS:
@@ -244,7 +253,13 @@ class TransportSection:
             max_queue=self.max_queue,
             max_backlog=self.max_backlog,
             block_timeout_s=self.block_timeout_s,
+            replay_batches=self.replay_batches,
         )
+        if self.replay_service and self.kind != "redis":
+            raise ConfigError(
+                "transport.replay_service = true needs transport.kind = 'redis' (pass --redis "
+                "URL): the learner reaches the replay service through Redis"
+            )
 
 
 DQFD_MODES = ("off", "dqfd", "apex-dqfd")

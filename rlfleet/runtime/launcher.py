@@ -106,12 +106,16 @@ class LocalFleet:
         show_progress: bool = True,
         redis_url: str | None = None,
         local_actors: int | None = None,
+        local_replay: bool = True,
     ) -> None:
         """``redis_url`` is needed when ``config.transport.kind`` is ``redis``; it is handed to
         the roles but never written to the run folder (it may carry a password).
         ``local_actors`` overrides how many actors start on this host (0: only remote actors,
-        ``rlfleet actor`` on other hosts, feed the learner; they report through Redis)."""
+        ``rlfleet actor`` on other hosts, feed the learner; they report through Redis).
+        ``local_replay``: with ``transport.replay_service``, start the replay service here
+        (False: it runs elsewhere, ``rlfleet replay``)."""
         self.config = config
+        self.replay_here = local_replay and config.transport.replay_service
         self.redis_url = redis_url
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
@@ -174,15 +178,18 @@ class LocalFleet:
                 "learner_main",
                 (cfg_json, self.addresses, str(self.run_dir), seed, self.resume_from or ""),
             )
+        elif kind == "replay":
+            target, args = ("replay_main", (cfg_json, self.addresses, seed + 313))
         else:
             target, args = (
                 "evaluator_main",
                 (cfg_json, self.addresses, str(self.run_dir), seed + 77),
             )
-        from rlfleet.runtime import roles
+        from rlfleet.runtime import remote_replay, roles
 
+        module = remote_replay if kind == "replay" else roles
         process = self.ctx.Process(
-            target=getattr(roles, target), args=args, name=f"rlfleet-{kind}-{index}", daemon=True
+            target=getattr(module, target), args=args, name=f"rlfleet-{kind}-{index}", daemon=True
         )
         process.start()
         self._roles[(kind, index)] = _Role(
@@ -214,6 +221,8 @@ class LocalFleet:
         progress = Progress(self.config, enabled=self.show_progress)
         try:
             self._start("learner")
+            if self.replay_here:
+                self._start("replay")
             for i in range(self.num_actors):
                 self._start("actor", i)
             self._start("evaluator")
@@ -232,6 +241,7 @@ class LocalFleet:
             shutil.rmtree(tmp, ignore_errors=True)
             if self._redis is not None:
                 remote = any(str(actor).startswith("remote:") for actor, _ in self._actor_steps)
+                remote = remote or (self.config.transport.replay_service and not self.replay_here)
                 problem = self._redis.finish(
                     self.result.stop_reason or "interrupted",
                     wait_for_actors_s=self.config.transport.block_timeout_s + 5.0
@@ -507,6 +517,10 @@ class LocalFleet:
                 lambda: self._learner_stopped is not None or not learner.process.is_alive(), 120.0
             )
             learner.process.join(timeout=10.0)
+        replay = self._roles.get(("replay", 0))
+        if replay is not None and replay.process.is_alive():  # the learner needed it until now
+            self._command("replay", CMD_STOP)
+            self._wait_for(lambda: not replay.process.is_alive(), 10.0)
         evaluator = self._roles.get(("evaluator", 0))
         if evaluator is not None and evaluator.process.is_alive() and self._learner_error is None:
             progress.message("final evaluation ...")

@@ -125,7 +125,11 @@ class Counters:
 class Learner:
     """State and threads of one Ape-X learner."""
 
-    def __init__(self, config: ApexConfig, run_dir: str | Path, seed: int) -> None:
+    def __init__(
+        self, config: ApexConfig, run_dir: str | Path, seed: int, store: Any = None
+    ) -> None:
+        """``store``: where batches come from instead of a local replay (the replay
+        service's :class:`~rlfleet.runtime.replay_service.RemoteStore`)."""
         self.config = config
         self.run_dir = Path(run_dir)
         torch.manual_seed(seed)
@@ -147,7 +151,11 @@ class Learner:
         # DQfDUpdate composes on a DQNUpdate: the optimizer and counters live in the base
         self.base_update: DQNUpdate = getattr(self.update, "base", self.update)
         self.fields = tuple(agent_fields(config, self.obs_shape, self.obs_dtype))
-        self.store = build_store(config, self.obs_shape, self.obs_dtype, self.num_actions, seed)
+        if store is None:
+            store = build_store(config, self.obs_shape, self.obs_dtype, self.num_actions, seed)
+        self.store = store
+        # a store that samples elsewhere inserts there too and hands over ready batches
+        self.remote = bool(getattr(store, "remote", False))
         self.limiter = build_limiter(config)
         self.counters = Counters()
         self.flat = np.empty(param_count(net), np.float32)
@@ -247,12 +255,17 @@ class Learner:
         batch_size = self.config.learner.batch_size
         try:
             while not self.stop_event.is_set():
-                if not self.limiter.wait_sample(batch_size, timeout=0.1):
-                    continue
-                with self.lock:
-                    drawn = self.store.draw(batch_size, self.beta())
-                    self.counters.sampled += batch_size
-                self.limiter.record_sample(batch_size)
+                if self.remote:
+                    drawn = self._take_remote()
+                    if drawn is None:
+                        continue
+                else:
+                    if not self.limiter.wait_sample(batch_size, timeout=0.1):
+                        continue
+                    with self.lock:
+                        drawn = self.store.draw(batch_size, self.beta())
+                        self.counters.sampled += batch_size
+                    self.limiter.record_sample(batch_size)
                 item = self._to_batch(drawn)
                 while not self.stop_event.is_set():
                     try:
@@ -263,6 +276,21 @@ class Learner:
         except BaseException as exc:
             self.error = exc
             self.stop_event.set()
+
+    def _take_remote(self) -> Drawn | None:
+        """A batch the replay service sampled (under its own limiter), and what the service
+        counted meanwhile: inserted items, env steps, samples, policy-version lag."""
+        drawn = self.store.take(self.beta(), timeout=0.1)
+        if drawn is None:
+            return None
+        done = self.store.counts()
+        with self.lock:
+            self.counters.sampled += done.sampled
+            self.counters.inserted += done.inserted
+            self.counters.env_steps += done.env_steps
+            self._lag_sum += self.counters.version * done.messages - done.policy_versions
+            self._lag_count += done.messages
+        return drawn
 
     def _to_batch(self, drawn: Drawn) -> tuple[Any, dict[str, torch.Tensor], torch.Tensor]:
         weights = drawn.weights
@@ -356,17 +384,25 @@ def run_learner(
     params: ParamSink,
     link: StatusLink,
     resume_from: str | None = None,
+    store: Any = None,
 ) -> None:
-    """Learn until told to stop; then publish, checkpoint and report."""
-    learner = Learner(config, run_dir, seed)
+    """Learn until told to stop; then publish, checkpoint and report. With a ``store`` that
+    samples remotely (the replay service), ``inbox`` only reports its ``rejected`` count: the
+    service inserts, so there is no insert thread here. An ``inbox`` that is itself such a
+    store (the replay service's ``RemoteStore``, as the wiring hands it over) is both."""
+    if store is None and getattr(inbox, "remote", False):
+        store = inbox
+    learner = Learner(config, run_dir, seed, store)
     if resume_from:
         learner.restore(resume_from)
     learner.pretrain(link)
     learner.publish(params)
-    threads = [
-        threading.Thread(target=learner.insert_loop, args=(inbox,), name="insert", daemon=True),
-        threading.Thread(target=learner.prefetch_loop, name="prefetch", daemon=True),
-    ]
+    threads = [threading.Thread(target=learner.prefetch_loop, name="prefetch", daemon=True)]
+    if not learner.remote:
+        insert = threading.Thread(
+            target=learner.insert_loop, args=(inbox,), name="insert", daemon=True
+        )
+        threads.append(insert)
     for t in threads:
         t.start()
     lc = config.learner

@@ -73,6 +73,24 @@ class RoleEnds:
                 pass
 
 
+def check_service_config(config: Any) -> None:
+    """Refuse what a replay service (``transport.replay_service``) cannot serve, before any
+    process starts: it holds Ape-X replay only, and outside the learner's checkpoints."""
+    tc = config.transport
+    if not tc.replay_service:
+        return
+    if config.run.algorithm != "apex":
+        raise ConfigError(
+            f"transport.replay_service = true serves Ape-X replay; run.algorithm "
+            f"{config.run.algorithm!r} has no replay (set transport.replay_service = false)"
+        )
+    if config.run.snapshot_replay:
+        raise ConfigError(
+            "run.snapshot_replay = true cannot be combined with transport.replay_service = "
+            "true: the replay lives in the service, not in the learner's checkpoints"
+        )
+
+
 def experience_schema(
     obs_shape: tuple[int, ...], obs_dtype: np.dtype, one_step: bool = False
 ) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -293,6 +311,12 @@ def learner_ends(config: ApexConfig, addresses: FleetAddresses, seed: int) -> Ro
         schema = experience_schema(probe.obs_shape, probe.obs_dtype, wants_one_step(config))
         probe.close()
         client = _redis_client(addresses)
+        if config.transport.replay_service:  # batches from the service instead of experience
+            from rlfleet.runtime.remote_replay import learner_store
+
+            store = learner_store(config, client, addresses.run, probe.obs_shape, probe.obs_dtype)
+            params = RedisParams(client, addresses.run, backoff=_backoff())
+            return RoleEnds(params=params, inbox=store)  # the learner takes it as its store
         inbox = RedisInbox(client, addresses.run, expect=schema, backoff=_backoff())
         params = RedisParams(client, addresses.run, backoff=_backoff())
         return RoleEnds(params=params, inbox=inbox)
@@ -368,12 +392,15 @@ class RedisRun:
         after its ``block_timeout``, and would then flush into a deleted namespace (leaving
         stray keys): so wait up to ``wait_for_actors_s`` for their heartbeats to leave first.
         """
-        from rlfleet.transport.redis import alive_actors, delete_run
+        from rlfleet.transport.redis import alive_actors, alive_members, delete_run
 
         try:
             self.status.request_stop(reason)
             deadline = time.monotonic() + wait_for_actors_s
-            while time.monotonic() < deadline and alive_actors(self.client, self.run):
+            while time.monotonic() < deadline and (
+                alive_actors(self.client, self.run)
+                or alive_members(self.client, self.run, "replay")
+            ):
                 time.sleep(0.2)  # remote processes: nothing local to wait on
             self.heartbeat.leave()
             if not self.keep_keys:
@@ -389,6 +416,7 @@ def open_redis_run(
     config: ApexConfig, url: str | None, run_dir: str, config_json: str
 ) -> RedisRun | None:
     """A :class:`RedisRun` when the config asks for the Redis transport, else None."""
+    check_service_config(config)
     if config.transport.kind != "redis":
         return None
     if not url:

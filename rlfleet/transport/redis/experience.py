@@ -221,7 +221,8 @@ class RedisInbox:
     not decode, has a foreign kind, is larger than ``max_bytes`` or (with ``expect``) has the
     wrong arrays is counted in ``rejected`` and dropped; ``last_error`` says why. An outage is
     counted in ``errors`` and yields ``[]`` after a backoff wait, so the learner keeps learning
-    from what it has while Redis comes back.
+    from what it has while Redis comes back. ``key`` pops another of the run's lists instead of
+    the experience list (the replay service's sampled batches and priority updates).
     """
 
     def __init__(
@@ -232,10 +233,11 @@ class RedisInbox:
         max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         expect: Mapping[str, tuple[str, tuple[int, ...]]] | None = None,
         backoff: Backoff | None = None,
+        key: str | None = None,
     ) -> None:
         self._client = client
         self._where = describe(client)
-        self._key = experience_key(run)
+        self._key = key or experience_key(run)
         self._kinds = frozenset(kinds) if kinds else None
         self._max_bytes = max_bytes
         self._expect = dict(expect) if expect else None
