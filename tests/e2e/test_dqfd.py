@@ -9,6 +9,7 @@ import pytest
 from tiny_budget import TINY
 
 from rlfleet.cli.main import main
+from rlfleet.replay import load_demos
 from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
 from rlfleet.runtime.metrics import read_metrics
 
@@ -49,6 +50,13 @@ def test_dqfd_pretrains_then_learns_and_resumes_without_pretraining_again(tmp_pa
     state = read_state(latest_checkpoint(run))
     assert state["counters"]["pretrain_updates"] == 50  # not pre-trained a second time
     assert state["counters"]["updates"] > final["updates"]
+
+    # the trained agent can demonstrate in turn: record from its checkpoint
+    out = tmp_path / "from-checkpoint.npz"
+    argv = ["record", "MountainCar-v0", "--checkpoint", str(run), "--episodes", "2"]
+    assert main([*argv, "--out", str(out)]) == 0
+    demos = load_demos(out, expect_env_id="MountainCar-v0")
+    assert demos.num_episodes == 2 and demos.source.startswith("checkpoint:")
 
 
 def test_apex_dqfd_trains_over_the_local_transport(tmp_path, demo_file):
