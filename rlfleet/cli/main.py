@@ -11,7 +11,7 @@
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
-    rlfleet bench replay|cartpole|netsim|transport [...]
+    rlfleet bench replay|cartpole|netsim|transport|replay-service [...]
     rlfleet netsim eval|scenarios [...]
 
 Heavy imports (torch, numba) happen inside the commands, so ``rlfleet --help`` is instant.
@@ -31,6 +31,7 @@ BENCHMARKS = {
     "netsim": "rlfleet.bench.netsim",
     "demos": "rlfleet.bench.demos",
     "transport": "rlfleet.bench.transport",
+    "replay-service": "rlfleet.bench.replay_service",
 }
 
 
@@ -283,7 +284,7 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="end when no learner has been alive this long without a stop flag (30)",
     )
-    p.add_argument("--quiet", action="store_true", help="no status line every 10 s")
+    p.add_argument("--quiet", action="store_true", help="no status line every second")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
