@@ -10,7 +10,7 @@ does, next to the message broker, and only sampled batches travel to the learner
  learner --priorities--> [priorities list] --> ReplayService: update (stale ones ignored)
 ```
 
-Two halves, both transport-agnostic (the Redis wiring is :mod:`rlfleet.runtime.remote_replay`):
+Two halves, both transport-agnostic (the wiring is in :mod:`rlfleet.runtime.remote_replay`):
 
 * :class:`ReplayService` -- owns the store (:func:`~rlfleet.runtime.stores.build_store`, so
   DQfD demonstrations live here too) and the samples-per-insert limiter. Three threads, each
