@@ -15,6 +15,7 @@ from tiny_budget import TINY
 
 from rlfleet.cli.main import main
 from rlfleet.cli.presets import build_config
+from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
 from rlfleet.runtime.launcher import LocalFleet
 from rlfleet.runtime.metrics import read_metrics
 from rlfleet.transport.redis import alive_members, connect
@@ -124,3 +125,30 @@ def test_a_killed_replay_service_is_restarted_and_learning_goes_on(tmp_path, red
     assert result.updates > updates_at_kill + 50, "a new service served the learner again"
     assert fleet._roles[("replay", 0)].incarnation == 1
     assert result.final_returns
+
+
+def test_dqfd_pretrains_and_learns_through_the_replay_service(tmp_path, redis_server):
+    demos = tmp_path / "mc.npz"
+    policy = "rlfleet.envs.demonstrators:mountain_car_pump"
+    record = ["record", "MountainCar-v0", "--policy", policy, "--episodes", "3"]
+    assert main([*record, "--out", str(demos)]) == 0
+    run_dir = tmp_path / "run"
+    argv = ["train", "mountaincar", "--run-dir", str(run_dir), "--quiet"]
+    argv += ["--redis", redis_server.url, "--run", "rs-dqfd"]
+    argv += _sets(
+        "run.total_env_steps=2000",
+        'dqfd.mode="dqfd"',
+        f'dqfd.demos="{demos}"',
+        "dqfd.pretrain_updates=50",
+        SERVICE,
+    )
+    assert main(argv) == 0
+    final = json.loads((run_dir / "final_eval.json").read_text())
+    assert final["stop_reason"] == "env step budget" and final["updates"] > 50
+    state = read_state(latest_checkpoint(run_dir))
+    assert state["counters"]["pretrain_updates"] == 50  # all pre-training batches came through
+    metrics = read_metrics(run_dir)
+    assert {"learner/j_dq", "learner/j_e"} <= set(metrics)
+    # the demonstrations sit in the service's reserved region: counted in the replay size
+    assert min(row[-1] for row in metrics["replay/size"] if row[-1]) > 0
+    assert connect(redis_server.url).keys("*") == []
