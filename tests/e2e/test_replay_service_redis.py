@@ -152,3 +152,35 @@ def test_dqfd_pretrains_and_learns_through_the_replay_service(tmp_path, redis_se
     # the demonstrations sit in the service's reserved region: counted in the replay size
     assert min(row[-1] for row in metrics["replay/size"] if row[-1]) > 0
     assert connect(redis_server.url).keys("*") == []
+
+
+def test_redis_crash_and_restart_the_service_reconnects_and_serves_again(tmp_path, redis_server):
+    config = build_config(
+        "cartpole",
+        [
+            *TINY,
+            "run.total_env_steps=0",
+            "run.max_seconds=30",
+            "transport.kind=redis",
+            "transport.run=rs-crash",
+            "transport.max_backlog=8",
+            SERVICE,
+        ],
+    )
+    fleet = LocalFleet(config, tmp_path / "run", show_progress=False, redis_url=redis_server.url)
+    thread, holder = _in_thread(fleet.run)
+    deadline = time.monotonic() + 25
+    while fleet.result.updates < 50 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert fleet.result.updates >= 50, "the fleet never started learning"
+    redis_server.kill()  # SIGKILL, no persistence: every key (claim, lists, params) is gone
+    time.sleep(2.0)
+    updates_after_outage = fleet.result.updates
+    redis_server.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    result = holder["result"]
+    assert result.stop_reason == "time budget"
+    assert result.updates > updates_after_outage + 50, "batches flowed again after the restart"
+    assert fleet._roles[("replay", 0)].incarnation == 0, "the service reconnected, not restarted"
+    assert result.final_returns
