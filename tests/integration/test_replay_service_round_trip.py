@@ -303,3 +303,17 @@ def test_a_second_service_waits_as_a_standby_until_the_claim_is_free(redis_serve
     assert second.acquire() is True
     outbox = BatchOutbox(client, run, max_batches=1)
     assert outbox.push(b"x") is True and outbox.push(b"y") is False and outbox.full == 1
+
+
+def test_replay_command_refuses_a_run_whose_learner_samples_itself(redis_server):
+    import json
+
+    from rlfleet.config import to_dict
+    from rlfleet.errors import ConfigError
+    from rlfleet.runtime.remote_replay import RemoteReplay
+    from rlfleet.transport.redis.keys import key
+
+    local = from_dict(ApexConfig, {"transport": {"kind": "redis"}})
+    connect(redis_server.url).set(key("rs-local", "config"), json.dumps(to_dict(local)))
+    with pytest.raises(ConfigError, match="does not use a replay service"):
+        RemoteReplay(redis_server.url, "rs-local").run(wait_s=5.0)
