@@ -46,7 +46,7 @@ def teacher_override(teacher: str, config: AnyConfig) -> str:
     return f"kickstart.teacher={json.dumps(str(folder))}"
 
 
-def _resolve_demos(config: ApexConfig) -> None:
+def _resolve_demos(config: AnyConfig) -> None:
     """Make ``dqfd.demos`` absolute (roles may run elsewhere) and check the file against the
     environment now, before any process starts; a missing file says how to record one."""
     dqfd = getattr(config, "dqfd", None)
