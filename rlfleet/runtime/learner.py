@@ -29,7 +29,7 @@ from rlfleet.models import build_q_network
 from rlfleet.replay import SamplesPerInsertLimiter
 from rlfleet.runtime import checkpoint as ckpt
 from rlfleet.runtime.apex_config import ApexConfig
-from rlfleet.runtime.links import CMD_CHECKPOINT, CMD_STOP
+from rlfleet.runtime.learner_loop import serve
 from rlfleet.runtime.stores import Drawn, agent_fields, build_store
 from rlfleet.transport.codec import Message
 
@@ -396,54 +396,10 @@ def run_learner(
     if resume_from:
         learner.restore(resume_from)
     learner.pretrain(link)
-    learner.publish(params)
     threads = [threading.Thread(target=learner.prefetch_loop, name="prefetch", daemon=True)]
     if not learner.remote:
         insert = threading.Thread(
             target=learner.insert_loop, args=(inbox,), name="insert", daemon=True
         )
         threads.append(insert)
-    for t in threads:
-        t.start()
-    lc = config.learner
-    started = time.monotonic()
-    elapsed_before = learner.counters.elapsed_s
-    last_report = last_ckpt = time.monotonic()
-    updates_at_report = learner.counters.updates
-    link.send("learner_ready", version=learner.counters.version, updates=learner.counters.updates)
-    while not learner.stop_event.is_set():
-        if learner.step_once(timeout=0.05):
-            if learner.counters.updates % lc.publish_interval == 0:
-                learner.publish(params)
-            if lc.max_updates and learner.counters.updates == lc.max_updates:
-                link.send("budget_reached", updates=learner.counters.updates)
-        now = time.monotonic()
-        if now - last_report >= config.run.log_interval_s:
-            learner.report(link, last_report, updates_at_report, inbox)
-            last_report, updates_at_report = now, learner.counters.updates
-            command = link.poll_command()
-            if command == CMD_STOP:
-                break
-            if command == CMD_CHECKPOINT:
-                learner.counters.elapsed_s = elapsed_before + now - started
-                link.send("checkpoint", path=str(learner.save()))
-        interval = config.run.checkpoint_interval_s
-        if interval and now - last_ckpt >= interval:
-            learner.counters.elapsed_s = elapsed_before + now - started
-            link.send("checkpoint", path=str(learner.save()))
-            last_ckpt = now
-    learner.stop_event.set()
-    for t in threads:
-        t.join(timeout=5.0)
-    if learner.error is not None:
-        link.send("error", message=f"{type(learner.error).__name__}: {learner.error}")
-        raise learner.error
-    learner.publish(params)
-    learner.counters.elapsed_s = elapsed_before + time.monotonic() - started
-    path = learner.save()
-    link.send(
-        "stopped",
-        path=str(path),
-        updates=learner.counters.updates,
-        version=learner.counters.version,
-    )
+    serve(learner, config, inbox, params, link, threads)
