@@ -17,9 +17,12 @@ Ape-X work did (issue 4):
   (``-c K`` against K actors), measured in the same run, interleaved;
 * **replay pull throughput and bytes per learner update**: the learner pulling raw experience
   (``RedisInbox.pull``, decode and schema check) versus a replay service next to Redis that sends
-  only sampled batches. Until ``rlfleet replay`` exists the service path's bytes are *computed*
-  from the encoded sample and priority messages, and its pull rate is the *wire only* rate of
-  such messages through Redis (no sampling cost); both are labelled so.
+  only sampled batches. The service path is *measured* through the real replay service
+  (``rlfleet.runtime.remote_replay.bench_replay_service``: a ``ReplayService`` filled over Redis,
+  a learner-side store pulling batches and sending priority updates) for raw messages; for lz4
+  messages, or an install without the service, it is *computed* from encoded sample and priority
+  messages with their wire-only pull rate through Redis. Each row says which.
+  ``rlfleet bench replay-service`` measures whole fleets with and without the service.
 
 Targets: push throughput >= 80% of redis-benchmark's at the same payload size and client count;
 13 MB parameter fetch p99 <= 50 ms.
@@ -64,8 +67,6 @@ FETCH_P99_TARGET_MS = 50.0
 UNBOUNDED_QUEUE = 1 << 30
 #: Entries the trimmer leaves in a list (bounded server memory during throughput runs).
 TRIM_KEEP = 32
-#: Module that will hold the replay service (``rlfleet replay --redis``), when it exists.
-SERVICE_MODULE = "rlfleet.runtime.replay_service"
 
 
 def _compressors() -> list[str]:
@@ -432,6 +433,27 @@ def _push_worker(
     client.close()
 
 
+def _collect(queue: Any, procs: list[Any], timeout: float, what: str) -> list[Any]:
+    """One item from each of ``procs`` through ``queue``; a worker that died first is an error
+    at once (not after the timeout)."""
+    import queue as queue_module
+
+    items: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while len(items) < len(procs):
+        try:
+            items.append(queue.get(timeout=0.5))
+            continue
+        except queue_module.Empty:
+            pass
+        failed = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+        if failed or all(p.exitcode is not None for p in procs):
+            raise RlfleetError(f"throughput workers exited (codes {failed}) before they {what}")
+        if time.monotonic() > deadline:
+            raise RlfleetError(f"throughput workers did not {what} within {timeout:g} s")
+    return items
+
+
 def push_throughput(
     url: str, kind: str, compress: str, actors: int, duration: float, mode: str = "outbox"
 ) -> dict[str, Any]:
@@ -447,17 +469,17 @@ def push_throughput(
         for i in range(actors)
     ]
     rows: list[dict[str, Any]] = []
+    started: list[Any] = []
     with _Trimmer(url, experience_key(RUN)):
         try:
             for proc in procs:
                 proc.start()
-            for _ in procs:
-                ready.get(timeout=120)
+                started.append(proc)
+            _collect(ready, procs, 120.0, "get ready")
             start.set()
-            for _ in procs:
-                rows.append(results.get(timeout=duration + 120))
+            rows = _collect(results, procs, duration + 120.0, "report")
         finally:
-            for proc in procs:
+            for proc in started:
                 proc.join(timeout=10)
                 if proc.is_alive():
                     proc.terminate()
@@ -566,16 +588,49 @@ def _sample_expect(kind: str) -> dict:
     return {**expect, "weight": ("float32", ()), "index": ("int64", ())}
 
 
-def service_module_present() -> bool:
-    """Whether the replay service (``rlfleet replay --redis``) is part of this install."""
+def _service_bench() -> Any:
+    """The replay service's end-to-end pull measurement, or None in an install without it."""
     try:
-        return importlib.util.find_spec(SERVICE_MODULE) is not None
-    except ModuleNotFoundError:
-        return False
+        from rlfleet.runtime.remote_replay import bench_replay_service
+    except ImportError:
+        return None
+    return bench_replay_service
+
+
+def measure_service(
+    url: str, kind: str, batch_size: int, batches: int, fill: int
+) -> dict[str, Any] | None:
+    """Sampled batches/s and bytes per update through the real replay service (``rlfleet
+    replay``'s service filled over Redis, a learner-side store pulling batches and sending
+    priority updates), via :func:`rlfleet.runtime.remote_replay.bench_replay_service`; None if
+    that is not installed."""
+    bench = _service_bench()
+    if bench is None:
+        return None
+    shape, dtype = obs_spec(kind)
+    fill = max(4 * batch_size, fill)
+    got = bench(
+        url,
+        batches=batches,
+        batch_size=batch_size,
+        obs_shape=shape,
+        obs_dtype=dtype.name,
+        transitions_per_message=TRANSITIONS,
+        fill=fill,
+        run="bench-service",
+    )
+    return {k: round(float(v), 2) for k, v in got.items()} | {"fill": fill, "batches": batches}
 
 
 def replay_pull(
-    url: str, kind: str, compress: str, batch_size: int, spis: list[float], count: int
+    url: str,
+    kind: str,
+    compress: str,
+    batch_size: int,
+    spis: list[float],
+    count: int,
+    service_batches: int = 0,
+    service_fill: int = 5000,
 ) -> dict[str, Any]:
     """Learner-side sampling vs a replay service, for one observation kind and codec.
 
@@ -584,9 +639,10 @@ def replay_pull(
     updates/s at ``transitions/s x spi / batch``. Service: one sampled batch out and one
     priority message back per update, whatever the spi.
 
-    Hook: this computes the service path from the encoded messages and measures only their wire
-    rate through Redis (no sampling cost). Once ``rlfleet.runtime.replay_service`` exists,
-    measure its real sampled-batch rate and bytes here instead and set ``"source": "measured"``.
+    The service path is **measured** through the real replay service (:func:`measure_service`)
+    for raw messages when it is installed and ``service_batches > 0``; otherwise (and for
+    compressed messages, which the service does not send) it is **computed** from encoded sample
+    and priority messages, with the wire-only pull rate of such messages through Redis.
     """
     payload = experience_payload(kind, compress)
     per_transition = len(payload) / TRANSITIONS
@@ -594,8 +650,18 @@ def replay_pull(
     learner["transitions_per_s"] = round(learner["msgs_per_s"] * TRANSITIONS, 1)
     sample = sample_payload(kind, compress, batch_size)
     back = priority_payload(batch_size)
-    service = pull_throughput(url, sample, max(4, count // 2), kind, "sample", _sample_expect(kind))
-    service_bytes = len(sample) + len(back)
+    wire = pull_throughput(url, sample, max(4, count // 2), kind, "sample", _sample_expect(kind))
+    measured = None
+    if compress == "raw" and service_batches > 0:
+        measured = measure_service(url, kind, batch_size, service_batches, service_fill)
+    if measured is not None:
+        source = "measured"
+        service_bytes = measured["bytes_per_update"]
+        service_rate = measured["batches_per_s"]
+    else:
+        source = "computed"
+        service_bytes = len(sample) + len(back)
+        service_rate = wire["msgs_per_s"]
     per_spi = []
     for spi in spis:
         learner_bytes = per_transition * batch_size / spi
@@ -603,12 +669,12 @@ def replay_pull(
             {
                 "samples_per_insert": spi,
                 "learner_side_bytes_per_update": round(learner_bytes),
-                "service_bytes_per_update": service_bytes,
+                "service_bytes_per_update": round(service_bytes),
                 "service_over_learner_side": round(service_bytes / learner_bytes, 3),
                 "learner_side_updates_per_s_max": round(
                     learner["transitions_per_s"] * spi / batch_size, 1
                 ),
-                "service_updates_per_s_max": service["msgs_per_s"],
+                "service_updates_per_s_max": service_rate,
             }
         )
     return {
@@ -618,14 +684,15 @@ def replay_pull(
         "wire_bytes_per_transition": round(per_transition, 1),
         "learner_side_pull": learner,
         "service": {
-            "source": "computed"
-            if not service_module_present()
-            else "computed (service not wired)",
-            "note": "bytes from the encoded sample + priority messages; pull rate is the wire "
-            "rate of sample messages through Redis, without the service's sampling cost",
-            "sample_message_bytes": len(sample),
-            "priority_message_bytes": len(back),
-            "wire_pull": service,
+            "source": source,
+            "measured": measured,
+            "computed": {
+                "note": "bytes of encoded sample + priority messages; pull rate is the wire "
+                "rate of sample messages through Redis, without any sampling cost",
+                "sample_message_bytes": len(sample),
+                "priority_message_bytes": len(back),
+                "wire_pull": wire,
+            },
         },
         "per_samples_per_insert": per_spi,
     }
@@ -642,6 +709,8 @@ class Plan:
     duration: float
     throughput_payloads: list[tuple[str, str]]
     pull_messages: dict[str, int]
+    service_batches: dict[str, int]
+    service_fill: dict[str, int]
     batch_size: int
     spis: list[float]
 
@@ -653,7 +722,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
     payloads = [("vector", "raw"), ("frames", "raw")]
     if not quick and "lz4" in codecs:
         payloads.append(("frames", "lz4"))
-    actors = args.actors or ([1, 2] if quick else [1, 2, 4, 8])
+    actors = args.actors or ([2] if quick else [1, 2, 4, 8])
     return Plan(
         fetch_reps={PARAM_SIZES[0]: 5 if quick else 300, PARAM_SIZES[1]: 5 if quick else 200},
         latency_reps={"vector": 10 if quick else 2000, "frames": 5 if quick else 200},
@@ -661,6 +730,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         duration=args.duration or (0.3 if quick else 3.0),
         throughput_payloads=payloads,
         pull_messages={"vector": 64 if quick else 5000, "frames": 8 if quick else 200},
+        service_batches={"vector": 10 if quick else 500, "frames": 4 if quick else 60},
+        # transitions in the service's replay: enough to sample from, not gigabytes of frames
+        service_fill={"vector": 500 if quick else 5000, "frames": 256 if quick else 600},
         batch_size=args.batch_size,
         spis=args.spi,
     )
@@ -700,7 +772,14 @@ def run_all(plan: Plan, server: LoopbackRedis, benchmark_binary: str | None) -> 
             throughput.append(row)
     pull = [
         replay_pull(
-            server.url, kind, compress, plan.batch_size, plan.spis, plan.pull_messages[kind]
+            server.url,
+            kind,
+            compress,
+            plan.batch_size,
+            plan.spis,
+            plan.pull_messages[kind],
+            plan.service_batches[kind],
+            plan.service_fill[kind],
         )
         for kind, compress in (("vector", "raw"), ("frames", "raw"))
         + ((("frames", "lz4"),) if "lz4" in codecs else ())
@@ -807,11 +886,12 @@ def print_tables(doc: dict[str, Any]) -> None:
         )
     console.print(t)
     t = Table(
-        title="bytes per learner update: learner-side sampling (measured wire size) vs replay "
-        "service (COMPUTED: service not present; its pull rate is wire-only)"
+        title="bytes per learner update: learner-side sampling vs replay service (measured: "
+        "through the real service; computed: encoded messages, wire-only pull rate)"
     )
     cols = ("obs", "codec", "batch", "spi", "learner-side B/update", "service B/update")
-    _columns(t, cols + ("service / learner", "max upd/s learner-side", "max upd/s service (wire)"))
+    cols += ("service / learner", "max upd/s learner-side", "max upd/s service", "service")
+    _columns(t, cols)
     for r in doc["replay_pull"]:
         for s in r["per_samples_per_insert"]:
             t.add_row(
@@ -824,6 +904,7 @@ def print_tables(doc: dict[str, Any]) -> None:
                 f"{s['service_over_learner_side']:.2f}",
                 f"{s['learner_side_updates_per_s_max']:,.0f}",
                 f"{s['service_updates_per_s_max']:,.0f}",
+                r["service"]["source"],
             )
     console.print(t)
     tg = doc["targets"]
@@ -847,7 +928,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rlfleet bench transport``; returns the exit code."""
     p = argparse.ArgumentParser(prog="rlfleet bench transport", description=__doc__.splitlines()[0])
     p.add_argument("--json", metavar="PATH", help="write all figures and machine info here")
-    p.add_argument("--quick", action="store_true", help="few repetitions, 1-2 actors (smoke test)")
+    p.add_argument(
+        "--quick", action="store_true", help="few repetitions, 2 actors, short runs (smoke test)"
+    )
     p.add_argument(
         "--actors",
         type=lambda s: [int(x) for x in s.split(",") if x],

@@ -52,7 +52,7 @@ def test_quick_bench_writes_every_section(tmp_path, capsys):
             assert latency[("frames", codec)]["compression_ratio"] > 2
 
     rows = doc["push_throughput"]
-    assert {(r["obs"], r["rlfleet"]["actors"]) for r in rows} >= {("vector", 1), ("frames", 1)}
+    assert {(r["obs"], r["rlfleet"]["actors"]) for r in rows} >= {("vector", 2), ("frames", 2)}
     for row in rows:
         assert _positive(row["rlfleet"]["msgs_per_s"]) and _positive(row["rlfleet"]["mb_per_s"])
         assert _positive(row["redis_py_rpush"]["msgs_per_s"])
@@ -64,8 +64,16 @@ def test_quick_bench_writes_every_section(tmp_path, capsys):
 
     for pull in doc["replay_pull"]:
         assert _positive(pull["learner_side_pull"]["msgs_per_s"])
-        assert pull["service"]["source"].startswith("computed")
-        assert _positive(pull["service"]["wire_pull"]["msgs_per_s"])
+        service = pull["service"]
+        assert _positive(service["computed"]["wire_pull"]["msgs_per_s"])
+        if pull["compress"] == "raw":  # through the real replay service
+            assert service["source"] == "measured"
+            assert _positive(service["measured"]["batches_per_s"])
+            # one sampled batch of 64 transitions per update, as encoded by the service
+            per_item = pull["wire_bytes_per_transition"]
+            assert 0.5 * 64 * per_item < service["measured"]["batch_bytes"] < 2 * 64 * per_item
+        else:
+            assert service["source"] == "computed" and service["measured"] is None
         by_spi = {s["samples_per_insert"]: s for s in pull["per_samples_per_insert"]}
         # learner-side bytes scale as 1/spi; the service's do not depend on it
         assert by_spi[0.25]["learner_side_bytes_per_update"] == pytest.approx(
