@@ -227,12 +227,19 @@ def dumps_toml(data: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 def describe(cls: type) -> str:
-    """Human-readable listing of every section.key with its default and doc."""
+    """Human-readable listing of every section.key with its default and doc.
+
+    Defaults are read from a default-constructed ``cls``, so a config that sets a shared
+    section's value (e.g. ``run.algorithm``) and table defaults show what a run really gets.
+    """
     hints = _resolved_hints(cls)
+    defaults = cls()
     lines = []
     for f in dataclasses.fields(cls):
         section_cls = hints[f.name]
+        section = getattr(defaults, f.name)
         lines.append(f"[{f.name}]")
         for sf in dataclasses.fields(section_cls):
-            lines.append(f"  {sf.name} = {sf.default!r}  # {sf.metadata.get('doc', '')}")
+            value = getattr(section, sf.name)
+            lines.append(f"  {sf.name} = {value!r}  # {sf.metadata.get('doc', '')}")
     return "\n".join(lines)
