@@ -8,13 +8,16 @@ Ape-X work did (issue 4):
 * **parameter fetch latency** p50/p99 for 1 MB and 13 MB float32 vectors: the actor's
   ``fetch_if_newer`` right after the learner published a new version (version check, download,
   validation, copy into the actor's vector), on its own connection;
-* **experience push latency** p50/p99 of ``RedisOutbox.push`` for batches of 50 transitions with
-  CartPole-sized vector observations and with 4x84x84 uint8 frame stacks (obs and next_obs),
-  raw and compressed with lz4 / zstd when installed; encode and decode times beside them;
+* **experience push latency** p50/p99 of ``RedisOutbox.push`` until the message is in Redis
+  (``push`` + ``flush``), for batches of 50 transitions with CartPole-sized vector observations
+  and with 4x84x84 uint8 frame stacks (obs and next_obs), raw and compressed with lz4 / zstd when
+  installed; the time ``push()`` itself holds the actor, encode and decode times beside them;
 * **experience push throughput** with 1, 2, 4, 8 actor processes (spawned), each pushing an
   encoded message in a loop through ``RedisOutbox`` while a trimmer keeps the list short, next to
   ``redis-benchmark -t lpush`` with the same payload size and the same number of clients
-  (``-c K`` against K actors), measured in the same run, interleaved;
+  (``-c K`` against K actors), measured in the same run, interleaved. The outbox's sender thread
+  sends what queued up during one round trip in the next (one ``RPUSH`` of several messages);
+  redis-benchmark (``-P 1``) and the plain redis-py column send one message per round trip;
 * **replay pull throughput and bytes per learner update**: the learner pulling raw experience
   (``RedisInbox.pull``, decode and schema check) versus a replay service next to Redis that sends
   only sampled batches. The service path is *measured* through the real replay service
@@ -63,7 +66,7 @@ PARAM_SIZES = (1_000_000, 13_000_000)  # bytes of float32 parameters
 THROUGHPUT_RATIO_TARGET = 0.8
 FETCH_P99_TARGET_MS = 50.0
 #: The throughput workers' queue bound: never reached (the trimmer keeps the list short), so
-#: the Lua push-if-room script always accepts -- the path an actor takes while the learner keeps up.
+#: the outbox never waits for room -- the path an actor takes while the learner keeps up.
 UNBOUNDED_QUEUE = 1 << 30
 #: Entries the trimmer leaves in a list (bounded server memory during throughput runs).
 TRIM_KEEP = 32
@@ -305,7 +308,11 @@ def param_fetch_latency(url: str, nbytes: int, reps: int, seed: int = 0) -> dict
 # ---- experience push latency -------------------------------------------------------------------
 def push_latency(url: str, kind: str, compress: str, reps: int, seed: int = 0) -> dict[str, Any]:
     """``encode`` + ``RedisOutbox.push`` per batch of 50 transitions, the list emptied between
-    pushes (untimed), so every push finds room; ``decode`` as the learner's side of the cost."""
+    pushes (untimed), so every push finds room; ``decode`` as the learner's side of the cost.
+
+    ``push()`` only hands the message to the outbox's sender thread, so two times are kept: until
+    the message is in Redis (``push`` + ``flush``: the p50/p99 columns) and until ``push()``
+    returns (``call_*``: what the actor waits)."""
     from rlfleet.transport.codec import decode, encode
     from rlfleet.transport.redis import RedisOutbox, connect, experience_key
 
@@ -318,15 +325,18 @@ def push_latency(url: str, kind: str, compress: str, reps: int, seed: int = 0) -
         outbox = RedisOutbox(client, RUN, actor_id="latency", max_queue=UNBOUNDED_QUEUE)
         meta = {"actor": 0, "policy_version": 1, "env_steps": TRANSITIONS}
         payload = encode("experience", batch, meta, compress)
-        outbox.push(payload)  # warm-up: loads the push script
+        outbox.push(payload)  # warm-up: connection and sender thread
+        outbox.flush(30.0)
         client.delete(key)
-        enc, push, dec = [], [], []
+        enc, push, call, dec = [], [], [], []
         for _ in range(reps):
             t0 = time.perf_counter()
             payload = encode("experience", batch, meta, compress)
             enc.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             outbox.push(payload)
+            call.append(time.perf_counter() - t0)
+            outbox.flush(30.0)
             push.append(time.perf_counter() - t0)
             client.delete(key)
             t0 = time.perf_counter()
@@ -345,6 +355,8 @@ def push_latency(url: str, kind: str, compress: str, reps: int, seed: int = 0) -
         "compression_ratio": round(raw_bytes / len(payload), 2),
         "reps": reps,
         **_stats_ms(push),
+        "call_p50_ms": _stats_ms(call)["p50_ms"],
+        "call_p99_ms": _stats_ms(call)["p99_ms"],
         "encode_p50_ms": _stats_ms(enc)["p50_ms"],
         "decode_p50_ms": _stats_ms(dec)["p50_ms"],
     }
@@ -390,20 +402,31 @@ def _push_worker(
     results: Any,
 ) -> None:
     """One actor process of the throughput run: push one encoded batch for ``duration`` s,
-    through ``RedisOutbox`` (``mode="outbox"``) or a plain redis-py ``RPUSH`` (``"redis-py"``)."""
+    through ``RedisOutbox`` (``mode="outbox"``) or a plain redis-py ``RPUSH`` (``"redis-py"``).
+
+    The outbox has an actor's default local backlog (``transport.max_backlog``); its sender
+    thread sends what queued up during a round trip in the next one. The window ends once the
+    backlog has reached Redis, so only delivered messages count."""
+    from rlfleet.runtime.apex_config import TransportSection
     from rlfleet.transport.redis import RedisOutbox, connect, experience_key
 
     payload = experience_payload(kind, compress, seed=index)
     client = connect(url)
     outbox = RedisOutbox(
-        client, RUN, actor_id=f"bench{index}", max_queue=UNBOUNDED_QUEUE, max_backlog=4
+        client,
+        RUN,
+        actor_id=f"bench{index}",
+        max_queue=UNBOUNDED_QUEUE,
+        max_backlog=TransportSection().max_backlog,
     )
     if mode == "redis-py":  # the floor of any Python client: one plain RPUSH per message
         key = experience_key(RUN)
         push = lambda data: client.rpush(key, data)  # noqa: E731
     else:
         push = outbox.push
-    outbox.push(payload)  # warm-up: connection and script
+    outbox.push(payload)  # warm-up: connection and sender thread
+    outbox.flush(30.0)
+    warm_trips = outbox.round_trips
     ready.put(index)
     if not start.wait(120):
         results.put({"index": index, "error": "never started"})
@@ -413,10 +436,10 @@ def _push_worker(
     while True:
         push(payload)
         sent += 1
-        t_end = time.monotonic()
-        if t_end - t_start >= duration:
+        if time.monotonic() - t_start >= duration:
             break
-    flushed = outbox.flush(5.0)
+    flushed = outbox.flush(30.0)
+    t_end = time.monotonic()
     results.put(
         {
             "index": index,
@@ -425,6 +448,7 @@ def _push_worker(
             "t_start": t_start,
             "t_end": t_end,
             "reached_redis": outbox.pushed - 1 if mode == "outbox" else sent,
+            "round_trips": outbox.round_trips - warm_trips if mode == "outbox" else sent,
             "dropped": outbox.dropped,
             "errors": outbox.errors,
             "flushed": flushed,
@@ -498,6 +522,7 @@ def push_throughput(
         "msgs_per_s": round(messages / window, 1),
         "mb_per_s": round(nbytes / window / 1e6, 2),
         "per_actor_msgs_per_s": round(messages / window / actors, 1),
+        "msgs_per_round_trip": round(messages / max(1, sum(r["round_trips"] for r in rows)), 2),
         "lost": lost,
         "errors": sum(r["errors"] for r in rows),
     }
@@ -837,9 +862,12 @@ def print_tables(doc: dict[str, Any]) -> None:
             f"{r['version_check_p50_ms']:.3f} / {r['version_check_p99_ms']:.3f}",
         )
     console.print(t)
-    t = Table(title=f"experience push latency (RedisOutbox.push, {TRANSITIONS} transitions)")
+    t = Table(
+        title=f"experience push latency (RedisOutbox.push until in Redis, {TRANSITIONS} "
+        "transitions; push() returns after the call column)"
+    )
     cols = ("obs", "codec", "arrays", "wire", "ratio", "reps", "push p50 ms", "push p99 ms")
-    _columns(t, cols + ("encode p50 ms", "decode p50 ms"))
+    _columns(t, cols + ("call p50/p99 ms", "encode p50 ms", "decode p50 ms"))
     for r in doc["push_latency"]:
         t.add_row(
             r["obs"],
@@ -850,12 +878,14 @@ def print_tables(doc: dict[str, Any]) -> None:
             str(r["reps"]),
             f"{r['p50_ms']:.3f}",
             f"{r['p99_ms']:.3f}",
+            f"{r['call_p50_ms']:.3f} / {r['call_p99_ms']:.3f}",
             f"{r['encode_p50_ms']:.3f}",
             f"{r['decode_p50_ms']:.3f}",
         )
     console.print(t)
     t = Table(title="experience push throughput: K actor processes vs redis-benchmark -c K")
-    cols = ("payload", "K", "rlfleet msg/s", "MB/s", "per actor msg/s", "redis-py RPUSH msg/s")
+    cols = ("payload", "K", "rlfleet msg/s", "MB/s", "per actor msg/s", "msg per RTT")
+    cols += ("redis-py RPUSH msg/s",)
     _columns(t, cols + ("redis-bench msg/s", "MB/s", "ratio", ">= 80%"))
     for r in doc["push_throughput"]:
         ours, peer = r["rlfleet"], r["redis_benchmark"]
@@ -865,6 +895,7 @@ def print_tables(doc: dict[str, Any]) -> None:
             f"{ours['msgs_per_s']:,.0f}",
             f"{ours['mb_per_s']:,.1f}",
             f"{ours['per_actor_msgs_per_s']:,.0f}",
+            f"{ours['msgs_per_round_trip']:.1f}",
             f"{r['redis_py_rpush']['msgs_per_s']:,.0f}",
             f"{peer['msgs_per_s']:,.0f}" if peer else "n/a",
             f"{peer['mb_per_s']:,.1f}" if peer else "n/a",

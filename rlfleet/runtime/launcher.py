@@ -282,11 +282,17 @@ class LocalFleet:
                 return reason
 
     def _beat(self) -> None:
-        """Keep the Redis run claimed while the fleet lives (rate-limited inside), and take in
-        what remote actors reported through Redis."""
+        """Keep the Redis run claimed while the fleet lives (rate-limited inside), publish the
+        run's counters in its status hash, and take in what remote actors reported."""
         if self._redis is None:
             return
         self._redis.beat()
+        version = self._learner_stats.get("version")
+        self._redis.publish_counters(  # rate-limited inside; read by `rlfleet evaluator`
+            env_steps=self._env_steps(),
+            updates=self.result.updates,
+            **({"learner_version": int(version)} if version is not None else {}),
+        )
         for raw in self._redis.events():
             try:
                 message = decode(raw, kinds={"actor_stats", "error"})

@@ -207,7 +207,8 @@ class _RedisActorEnd:
         return self._params.fetch_if_newer(have_version, out)
 
     def close(self) -> None:
-        self._outbox.close()
+        self._outbox.close()  # flushes for up to a second, then stops its sender thread
+        self._params.close()
         self.heartbeat.leave()
 
 
@@ -339,6 +340,8 @@ class RedisRun:
     """
 
     MEMBER = "launcher"
+    #: Seconds between two writes of the run's counters into the status hash (one HSET each).
+    COUNTERS_INTERVAL_S = 1.0
 
     def __init__(self, url: str, run: str, config_json: str, keep_keys: bool = False) -> None:
         from rlfleet.transport.redis import (
@@ -368,6 +371,8 @@ class RedisRun:
         self.heartbeat.beat(force=True)
         self._tried = time.monotonic()
         self.status = RunStatus(self.client, run)
+        self._counters: dict[str, int] = {}
+        self._counters_at = float("-inf")
 
     def beat(self) -> None:
         """Refresh the claim. Tried at most every few seconds whether or not the last try
@@ -376,6 +381,18 @@ class RedisRun:
         if now - self._tried >= self.heartbeat.ttl / 3:
             self._tried = now
             self.heartbeat.beat(force=True)
+
+    def publish_counters(self, **counters: int) -> bool:
+        """Write the run's counters (``env_steps``, ``updates``, ``learner_version``) into the
+        status hash for roles on other hosts -- ``rlfleet evaluator`` labels its rows with them.
+        Written at most every ``COUNTERS_INTERVAL_S`` (the launcher calls this on every beat);
+        True when written. Best effort: an outage is counted by ``status.errors``."""
+        self._counters = dict(counters)
+        now = time.monotonic()
+        if now - self._counters_at < self.COUNTERS_INTERVAL_S:
+            return False
+        self._counters_at = now
+        return self.status.update(**self._counters, counters_at=round(time.time(), 3))
 
     def request_stop(self, reason: str) -> None:
         """Tell actors on other hosts to finish (they poll the flag); best effort."""
@@ -395,6 +412,8 @@ class RedisRun:
         from rlfleet.transport.redis import alive_actors, alive_members, delete_run
 
         try:
+            if self._counters:  # the final counts, which the rate limit may have held back
+                self.status.update(**self._counters, counters_at=round(time.time(), 3))
             self.status.request_stop(reason)
             deadline = time.monotonic() + wait_for_actors_s
             while time.monotonic() < deadline and (

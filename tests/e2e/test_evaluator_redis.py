@@ -11,11 +11,16 @@ from typing import Any
 
 from tiny_budget import TINY
 
+import rlfleet.runtime.remote_replay  # noqa: F401  (see _in_thread)
+import rlfleet.runtime.roles  # noqa: F401
 from rlfleet.cli.main import main
 from rlfleet.transport.redis import connect
 
 
 def _in_thread(argv: list[str]) -> tuple[threading.Thread, dict[str, Any]]:
+    """Run one CLI command in a thread. The role modules are imported above, once: three
+    commands importing the same package for the first time in parallel threads can each see
+    it half-initialised (a CPython import race; real commands run in separate processes)."""
     holder: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: holder.setdefault("rc", main(argv)), daemon=True)
     thread.start()
@@ -49,6 +54,10 @@ def test_evaluator_command_follows_a_split_fleet_and_ends_with_it(tmp_path, redi
     versions = [int(r["version"]) for r in rows]
     assert versions == sorted(set(versions)) and versions[0] >= 1, "one row per new version"
     assert all(int(r["episodes"]) == 2 and float(r["length_mean"]) > 0 for r in rows)
+    # labelled with the counters the learner host's launcher writes into the run's status hash
+    steps, updates = [int(r["env_steps"]) for r in rows], [int(r["updates"]) for r in rows]
+    assert steps == sorted(steps) and steps[-1] > 0, steps
+    assert updates == sorted(updates) and updates[-1] > 0, updates
     saved = json.loads((evals / "evaluations.json").read_text())
     assert saved["stop_reason"] == "run stopped" and saved["env_id"] == "CartPole-v1"
     assert len(saved["evaluations"]) == len(rows)

@@ -56,6 +56,7 @@ def test_push_pull_round_trip_keeps_arrays_and_keys_under_the_run(redis_server):
     for i in range(3):
         out.push(payload(i))
     out.send("experience", batch(3), seq=3)
+    assert out.flush(timeout=2.0)  # push only queues: the sender thread delivers
     got = inbox.pull(timeout=1.0, max_messages=10)
     assert [m.meta["seq"] for m in got] == [0, 1, 2, 3]
     for i, message in enumerate(got):
@@ -118,6 +119,7 @@ def test_blocked_push_resumes_when_the_learner_makes_room(redis_server):
     timer.join()
     assert 0.25 <= waited < 5.0
     assert out.dropped == 0
+    assert out.flush(timeout=2.0)
     assert [m.meta["seq"] for m in inbox.pull(0.5, 10)] == [2, 3]
 
 
@@ -126,10 +128,58 @@ def test_drop_oldest_mode_trims_on_the_server(redis_server):
     out = RedisOutbox(client, RUN, 1, max_queue=5, when_full="drop_oldest")
     for i in range(12):
         out.push(payload(i))
+    assert out.flush(timeout=2.0)
     assert client.llen(experience_key(RUN)) == 5
     assert out.evicted == 7 and out.dropped == 0 and out.backlog == 0
     seqs = [m.meta["seq"] for m in RedisInbox(client, RUN).pull(0.5, 100)]
     assert seqs == list(range(7, 12))
+
+
+def test_messages_queued_during_a_round_trip_share_the_next_one(redis_server):
+    client = connect(redis_server.url)
+    out = RedisOutbox(client, RUN, 3, max_queue=10_000, max_backlog=500)
+    for i in range(300):
+        out.push(payload(i))
+    assert out.flush(timeout=10.0)
+    assert out.pushed == 300 and out.dropped == 0 and out.errors == 0
+    assert out.round_trips < out.pushed  # several messages per RPUSH, not one each
+    got: list = []
+    inbox = RedisInbox(client, RUN)
+    while len(got) < 300:
+        messages = inbox.pull(1.0, 128)
+        assert messages
+        got += messages
+    assert [m.meta["seq"] for m in got] == list(range(300))  # in order
+    assert pushed_per_actor(client, RUN) == {"3": 300}
+
+
+def test_two_actors_overshoot_a_full_queue_by_at_most_a_chunk_each(redis_server):
+    client = connect(redis_server.url)
+    outs = [
+        RedisOutbox(client, RUN, a, max_queue=6, max_backlog=50, block_timeout=0.05) for a in (1, 2)
+    ]
+    for i in range(40):
+        for out in outs:
+            out.push(payload(i))
+    for out in outs:
+        out.flush(timeout=0.3)  # the queue stays full: nothing more gets in
+    length = client.llen(experience_key(RUN))
+    # each pushes at most the room it saw (<= max_queue), so <= max_queue + one chunk per other
+    assert 6 <= length <= 6 + 6
+    assert sum(out.pushed for out in outs) == length
+    assert all(out.backlog > 0 for out in outs)  # the rest waits locally (backpressure)
+
+
+def test_a_server_error_in_the_sender_is_raised_to_the_actor(redis_server):
+    client = connect(redis_server.url)
+    client.set(experience_key(RUN), b"not a list")  # WRONGTYPE for LLEN / RPUSH
+    out = RedisOutbox(client, RUN, 1)
+    out.push(payload(0))
+    with pytest.raises(TransportError, match="WRONGTYPE"):
+        out.flush(timeout=2.0)
+    with pytest.raises(TransportError, match="WRONGTYPE"):
+        out.push(payload(1))
+    assert out.backlog == 1  # the message was kept, not lost silently
 
 
 def test_params_download_only_when_the_version_changes(redis_server, monkeypatch):
@@ -148,7 +198,9 @@ def test_params_download_only_when_the_version_changes(redis_server, monkeypatch
     )
     assert actor.fetch_if_newer(0, out) == 1
     np.testing.assert_array_equal(out, np.arange(1000))
-    assert reads == [actor.version_key.encode(), actor.data_key.encode()]
+    assert reads == [actor.version_key.encode()]  # the data comes through the bulk reader
+    data_reads = actor._reader.reads
+    assert data_reads == 1
     bytes_after_first = actor.bytes_downloaded
     assert bytes_after_first > 4000 and actor.downloads == 1
 
@@ -156,6 +208,7 @@ def test_params_download_only_when_the_version_changes(redis_server, monkeypatch
     for _ in range(5):
         assert actor.fetch_if_newer(1, out) is None
     assert reads == [actor.version_key.encode()] * 5  # only the small version key
+    assert actor._reader.reads == data_reads  # and no data
     assert actor.bytes_downloaded == bytes_after_first and actor.downloads == 1
 
     learner.publish(np.full(1000, 7.0, np.float32), version=2)
@@ -178,6 +231,25 @@ def test_corrupt_params_are_rejected_not_raised(redis_server):
     assert params.rejected == 1 and "magic" in params.last_error
     client.set(params.version_key, b"not-a-number")
     assert params.fetch_if_newer(0, out) is None and params.rejected == 2
+    client.set(params.version_key, 6)
+    client.delete(params.data_key)
+    client.rpush(params.data_key, b"a list, not a string")
+    assert params.fetch_if_newer(0, out) is None and params.rejected == 3
+    assert "WRONGTYPE" in params.last_error
+    # larger than the limit: refused from the length line, before the download
+    small = RedisParams(client, RUN, max_bytes=100)
+    client.delete(params.data_key)
+    client.set(
+        params.data_key, encode("params", {"flat": np.zeros(64, np.float32)}, {"version": 6})
+    )
+    assert small.fetch_if_newer(0, np.zeros(64, np.float32)) is None
+    assert small.rejected == 1 and "exceeds the limit" in small.last_error
+    assert small.downloads == 0 and small.bytes_downloaded == 0
+    # the reader reconnects after that and still downloads what fits
+    params.publish(np.full(4, 3.0, np.float32), 7)
+    assert params.fetch_if_newer(6, out) == 7 and (out == 3.0).all()
+    got = np.zeros(4, np.float32)
+    assert small.fetch_if_newer(6, got) == 7 and (got == 3.0).all() and small.errors == 0
 
 
 def _crafted(header: dict, body: bytes = b"", version: int = 1) -> bytes:
@@ -305,6 +377,7 @@ def test_server_crash_backlogs_bounded_then_flushes_and_reconnects(redis_server)
     params.publish(np.ones(8, np.float32), 1)
     for i in range(3):
         out.push(payload(i))
+    assert out.flush(timeout=2.0)
     assert [m.meta["seq"] for m in inbox.pull(1.0, 10)] == [0, 1, 2]
 
     redis_server.kill()

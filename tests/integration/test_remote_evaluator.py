@@ -137,3 +137,41 @@ def test_waits_for_a_learner_and_refuses_bad_arguments(tmp_path, redis_server):
     (tmp_path / "d" / "evaluations.csv").write_text("taken")
     with pytest.raises(ConfigError, match="already holds"):
         RemoteEvaluator(redis_server.url, RUN, tmp_path / "d")
+
+
+def test_rows_carry_the_counters_the_learner_host_publishes(tmp_path, redis_server):
+    from rlfleet.runtime.wiring import RedisRun
+
+    host = FakeLearnerHost(redis_server.url)
+    host.claim.leave()  # the real launcher's hold on the run takes the claim instead
+    run = RedisRun(redis_server.url, RUN, json.dumps(to_dict(host.config)), keep_keys=True)
+    run.COUNTERS_INTERVAL_S = 0.3
+    status = RunStatus(connect(redis_server.url), RUN)
+    assert run.publish_counters(env_steps=1200, updates=34, learner_version=1)
+    # rate-limited: the launcher calls it on every beat, Redis sees one write per interval
+    assert not run.publish_counters(env_steps=1300, updates=35, learner_version=1)
+    counters = status.read()
+    assert counters is not None and counters["env_steps"] == "1200"
+    host.publish(1)
+    out = tmp_path / "evals"
+    evaluator = RemoteEvaluator(
+        redis_server.url, RUN, out, interval_s=0.2, episodes=1, learner_grace_s=30.0
+    )
+    thread, holder = _start(evaluator)
+    assert _wait_for(lambda: len(_rows(out)) >= 1, 30)
+    time.sleep(0.35)
+    assert run.publish_counters(env_steps=5000, updates=400, learner_version=2)
+    host.publish(2)
+    assert _wait_for(lambda: len(_rows(out)) >= 2, 30)
+    run.publish_counters(env_steps=6000, updates=480, learner_version=2)  # held back...
+    assert run.finish("test over") == ""  # ...and written with the stop flag
+    thread.join(timeout=20)
+    assert not thread.is_alive() and holder["result"].stop_reason == "run stopped"
+    rows = _rows(out)
+    assert [(r["version"], r["env_steps"], r["updates"]) for r in rows[:2]] == [
+        ("1", "1200", "34"),
+        ("2", "5000", "400"),
+    ]
+    final = RunStatus(connect(redis_server.url), RUN).read()
+    assert final is not None and (final["env_steps"], final["updates"]) == ("6000", "480")
+    assert final["learner_version"] == "2" and final["stop"] == "1"

@@ -8,7 +8,9 @@ Two keys per run, written together in one ``MULTI``/``EXEC`` transaction:
 
 Readers check the small version key and ``GET`` the data only when it is newer than what they
 have. The version inside the data message is the one reported, so a publish landing between the
-two reads is harmless (the reader just gets the even newer vector).
+two reads is harmless (the reader just gets the even newer vector). The data is read by a
+:class:`~rlfleet.transport.redis.bulk.BulkReader` straight into a reusable buffer, decoded in
+place (the codec returns views) and copied once into the caller's vector.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import redis
 
 from rlfleet.errors import CodecError, TransportError
 from rlfleet.transport.codec import Message, decode, encode
+from rlfleet.transport.redis.bulk import BulkReader
 from rlfleet.transport.redis.connection import RETRYABLE, describe, raise_if_fatal
 from rlfleet.transport.redis.keys import key
 from rlfleet.transport.retry import Backoff
@@ -29,9 +32,12 @@ class RedisParams:
     Neither raises on an outage: a failed publish is counted in ``errors`` (the next publish
     carries newer weights anyway), a failed fetch returns ``None`` so the actor keeps acting on
     the weights it has. Retries are spaced by ``backoff``. A stored vector that does not decode
-    is counted in ``rejected``; one that decodes but does not fit ``out`` is a configuration
-    mismatch between learner and actor and raises :class:`TransportError`.
+    is counted in ``rejected`` (so is a data key of the wrong type or larger than ``max_bytes``,
+    refused before it is downloaded); one that decodes but does not fit ``out`` is a
+    configuration mismatch between learner and actor and raises :class:`TransportError`.
     Counters: ``published``, ``downloads``, ``bytes_downloaded``, ``errors``, ``rejected``.
+    Downloads use a connection of their own (see :mod:`~rlfleet.transport.redis.bulk`);
+    :meth:`close` releases it.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class RedisParams:
         self._max_bytes = max_bytes
         self._compress = compress
         self._backoff = backoff or Backoff()
+        self._reader: BulkReader | None = None  # made on the first download (actors only)
         self.published = self.downloads = self.bytes_downloaded = 0
         self.errors = self.rejected = 0
         self.last_error = ""
@@ -100,10 +107,17 @@ class RedisParams:
         version = self.latest_version()
         if version is None or version <= have_version:
             return None
+        if self._reader is None:
+            self._reader = BulkReader(self._client)
         try:
-            data = self._client.get(self.data_key)
+            data = self._reader.get(self.data_key, self._max_bytes)
         except RETRYABLE as exc:
             self._failed(exc)
+            return None
+        except (CodecError, redis.ResponseError) as exc:  # oversized, or not a string key
+            raise_if_fatal(exc, self._where)  # but missing permissions are no bad data
+            self.rejected += 1
+            self.last_error = f"parameter data: {exc}"
             return None
         if data is None:  # version without data: someone deleted the run's keys meanwhile
             return None
@@ -118,8 +132,13 @@ class RedisParams:
             return None
         if got <= have_version:
             return None
-        out[...] = message.arrays["flat"]
+        np.copyto(out, message.arrays["flat"])  # the views point into the reader's buffer
         return got
+
+    def close(self) -> None:
+        """Close the download connection (the shared client stays open)."""
+        if self._reader is not None:
+            self._reader.close()
 
     def _check(self, message: Message, out: np.ndarray) -> int:
         flat = message.arrays.get("flat")

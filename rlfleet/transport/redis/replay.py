@@ -4,8 +4,11 @@ With a replay service, the prioritized store lives next to Redis and only sample
 to the learner. Three keys per run, next to the experience list:
 
 * ``rlfleet:{run}:samples`` -- sampled batches, service -> learner. The service pushes only while
-  the list holds fewer than ``max_batches`` (a Lua script checks and pushes atomically), so the
-  list never grows: a learner that stops pulling stops the sampling.
+  the list holds fewer than ``max_batches``, so the list never grows: a learner that stops
+  pulling stops the sampling. The room check uses the length ``RPUSH`` returns, and an ``LLEN``
+  only while the list is full: a plain ``RPUSH`` (no Lua script, which would make Redis copy
+  each megabyte-sized batch into a Lua string). The bound is exact because one service at a
+  time pushes (the claim below) and the learner only pops.
 * ``rlfleet:{run}:priorities`` -- priority updates (and the learner's small "demand" messages),
   learner -> service. ``RPUSH`` + ``LTRIM`` in one transaction keep only the newest
   ``max_updates``; what is trimmed is counted (``evicted``). A lost priority update only leaves
@@ -26,13 +29,6 @@ from rlfleet.errors import ConfigError
 from rlfleet.transport.redis.connection import RETRYABLE, describe, raise_if_fatal
 from rlfleet.transport.redis.keys import check_name, key
 from rlfleet.transport.retry import Backoff
-
-# KEYS[1] list, ARGV[1] bound, ARGV[2] payload. 1 if pushed, 0 if the list is full.
-_PUSH_IF_ROOM = """
-if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('RPUSH', KEYS[1], ARGV[2])
-return 1
-"""
 
 # KEYS[1] claim; ARGV[1] owner id, ARGV[2] ttl ms. 1 if the claim is (now) ours, else 0.
 _CLAIM = """
@@ -98,7 +94,9 @@ class BatchOutbox(_Failures):
         super().__init__(client, backoff)
         self._key = samples_key(run)
         self.max_batches = max_batches
-        self._script = client.register_script(_PUSH_IF_ROOM)
+        # True when the list may be full (last reply, or not looked yet / after an outage: a
+        # previous service instance may have left batches): look with LLEN before pushing
+        self._maybe_full = True
         self.pushed = self.bytes_pushed = self.full = 0
 
     def push(self, payload: bytes) -> bool | None:
@@ -107,14 +105,17 @@ class BatchOutbox(_Failures):
         if not self._backoff.ready():
             return None
         try:
-            ok = int(self._script(keys=[self._key], args=[self.max_batches, payload]))
+            if self._maybe_full and int(self._client.llen(self._key)) >= self.max_batches:
+                self._backoff.succeeded()
+                self.full += 1
+                return False
+            length = int(self._client.rpush(self._key, payload))
         except RETRYABLE as exc:
+            self._maybe_full = True
             self._failed(exc)
             return None
         self._backoff.succeeded()
-        if not ok:
-            self.full += 1
-            return False
+        self._maybe_full = length >= self.max_batches
         self.pushed += 1
         self.bytes_pushed += len(payload)
         return True
