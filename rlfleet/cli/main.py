@@ -32,6 +32,7 @@ BENCHMARKS = {
     "demos": "rlfleet.bench.demos",
     "transport": "rlfleet.bench.transport",
     "replay-service": "rlfleet.bench.replay_service",
+    "minatar": "rlfleet.bench.minatar",
 }
 
 
