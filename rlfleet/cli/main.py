@@ -36,6 +36,29 @@ BENCHMARKS = {
 }
 
 
+def _add_redis_arg(p: argparse.ArgumentParser) -> None:
+    """``--redis URL`` of the commands that join a running Redis run."""
+    p.add_argument(
+        "--redis",
+        default=None,
+        metavar="URL",
+        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
+        "(default: $RLFLEET_REDIS_URL)",
+    )
+
+
+def _redis_url(args: argparse.Namespace, command: str) -> str:
+    """``--redis`` or ``$RLFLEET_REDIS_URL``; a clear error naming both when neither is set."""
+    import os
+
+    from rlfleet.cli.train import REDIS_URL_ENV
+
+    url = args.redis or os.environ.get(REDIS_URL_ENV)
+    if not url:
+        raise ConfigError(f"rlfleet {command} needs --redis URL (or ${REDIS_URL_ENV})")
+    return url
+
+
 def _train_parser(sub: argparse._SubParsersAction, name: str = "train") -> None:
     if name == "learner":
         p = sub.add_parser(
@@ -103,13 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _train_parser(sub, "learner")
     p = sub.add_parser("actor", help="actor processes that join a running Redis run")
-    p.add_argument(
-        "--redis",
-        default=None,
-        metavar="URL",
-        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
-        "(default: $RLFLEET_REDIS_URL)",
-    )
+    _add_redis_arg(p)
     p.add_argument("--run", required=True, metavar="NAME", help="the run to join")
     p.add_argument("--actors", type=int, default=1, metavar="K", help="actor processes (1)")
     p.add_argument(
@@ -162,15 +179,11 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
 
 
 def cmd_actor(args: argparse.Namespace) -> int:
-    import os
 
-    from rlfleet.cli.train import REDIS_URL_ENV
     from rlfleet.runtime.launcher import warm_up
     from rlfleet.runtime.remote import RemoteActors
 
-    url = args.redis or os.environ.get(REDIS_URL_ENV)
-    if not url:
-        raise ConfigError(f"rlfleet actor needs --redis URL (or ${REDIS_URL_ENV})")
+    url = _redis_url(args, "actor")
     if args.actors < 1:
         raise ConfigError(f"--actors must be >= 1, got {args.actors}")
     warm_up()
@@ -187,13 +200,7 @@ def _evaluator_parser(sub: argparse._SubParsersAction) -> None:
         "evaluator",
         help="greedy evaluations of a running Redis run's parameters, on this host",
     )
-    p.add_argument(
-        "--redis",
-        default=None,
-        metavar="URL",
-        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
-        "(default: $RLFLEET_REDIS_URL)",
-    )
+    _add_redis_arg(p)
     p.add_argument("--run", required=True, metavar="NAME", help="the run to evaluate")
     p.add_argument(
         "--out", default=None, metavar="DIR", help="results folder (default: runs/NAME-eval-<time>)"
@@ -230,14 +237,10 @@ def _evaluator_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_evaluator(args: argparse.Namespace) -> int:
-    import os
 
-    from rlfleet.cli.train import REDIS_URL_ENV
     from rlfleet.runtime.remote_evaluator import RemoteEvaluator
 
-    url = args.redis or os.environ.get(REDIS_URL_ENV)
-    if not url:
-        raise ConfigError(f"rlfleet evaluator needs --redis URL (or ${REDIS_URL_ENV})")
+    url = _redis_url(args, "evaluator")
     evaluator = RemoteEvaluator(
         url,
         args.run,
@@ -263,13 +266,7 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
         help="the replay service of a Redis run (transport.replay_service = true) on this host: "
         "keeps the prioritized replay next to Redis, sends the learner sampled batches",
     )
-    p.add_argument(
-        "--redis",
-        default=None,
-        metavar="URL",
-        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
-        "(default: $RLFLEET_REDIS_URL)",
-    )
+    _add_redis_arg(p)
     p.add_argument("--run", required=True, metavar="NAME", help="the run to serve")
     p.add_argument(
         "--wait",
@@ -289,14 +286,10 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    import os
 
-    from rlfleet.cli.train import REDIS_URL_ENV
     from rlfleet.runtime.remote_replay import RemoteReplay
 
-    url = args.redis or os.environ.get(REDIS_URL_ENV)
-    if not url:
-        raise ConfigError(f"rlfleet replay needs --redis URL (or ${REDIS_URL_ENV})")
+    url = _redis_url(args, "replay")
 
     def report(stats: dict) -> None:
         print(

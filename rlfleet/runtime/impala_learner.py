@@ -31,7 +31,7 @@ from rlfleet.algorithms.params import flatten_into, param_count
 from rlfleet.config import to_dict
 from rlfleet.runtime import checkpoint as ckpt
 from rlfleet.runtime.impala_config import ImpalaConfig
-from rlfleet.runtime.learner_loop import serve
+from rlfleet.runtime.learner_loop import CheckpointedCounters, serve
 from rlfleet.runtime.policy_nets import build_network, env_spec, load_teacher
 from rlfleet.transport.codec import Message
 
@@ -93,7 +93,7 @@ def unroll_problem(
     return ""
 
 
-class ImpalaCounters:
+class ImpalaCounters(CheckpointedCounters):
     """What the learner counts; saved in checkpoints and continued on resume."""
 
     def __init__(self) -> None:
@@ -102,14 +102,6 @@ class ImpalaCounters:
         self.unrolls = 0
         self.version = 0
         self.elapsed_s = 0.0
-
-    def state(self) -> dict[str, float]:
-        return dict(vars(self))
-
-    def load(self, state: dict[str, Any]) -> None:
-        for key in vars(self):
-            if key in state:
-                setattr(self, key, type(getattr(self, key))(state[key]))
 
 
 #: ImpalaUpdate.step stats -> metric names (averaged over each report interval).

@@ -29,7 +29,7 @@ from rlfleet.models import build_q_network
 from rlfleet.replay import SamplesPerInsertLimiter
 from rlfleet.runtime import checkpoint as ckpt
 from rlfleet.runtime.apex_config import ApexConfig
-from rlfleet.runtime.learner_loop import serve
+from rlfleet.runtime.learner_loop import CheckpointedCounters, serve
 from rlfleet.runtime.stores import Drawn, agent_fields, build_store
 from rlfleet.transport.codec import Message
 
@@ -101,7 +101,7 @@ def build_update(config: ApexConfig, net: torch.nn.Module) -> DQNUpdate | DQfDUp
 LOSS_PARTS = ("j_dq", "j_n", "j_e", "l2", "tc")
 
 
-class Counters:
+class Counters(CheckpointedCounters):
     """What the learner counts; saved in checkpoints and continued on resume."""
 
     def __init__(self) -> None:
@@ -112,14 +112,6 @@ class Counters:
         self.sampled = 0
         self.version = 0
         self.elapsed_s = 0.0
-
-    def state(self) -> dict[str, float]:
-        return dict(vars(self))
-
-    def load(self, state: dict[str, Any]) -> None:
-        for key in vars(self):
-            if key in state:
-                setattr(self, key, type(getattr(self, key))(state[key]))
 
 
 class Learner:

@@ -15,6 +15,19 @@ from typing import Any, Protocol
 from rlfleet.runtime.links import CMD_CHECKPOINT, CMD_STOP
 
 
+class CheckpointedCounters:
+    """Base of a learner's counters: every attribute set in ``__init__`` is saved in
+    checkpoints (``state``) and continued on resume (``load``, keeping each field's type)."""
+
+    def state(self) -> dict[str, float]:
+        return dict(vars(self))
+
+    def load(self, state: dict[str, Any]) -> None:
+        for key in vars(self):
+            if key in state:
+                setattr(self, key, type(getattr(self, key))(state[key]))
+
+
 class LearnerCore(Protocol):
     counters: Any  # .updates, .version, .elapsed_s
     stop_event: threading.Event
