@@ -215,7 +215,7 @@ def pull_runs(url: str, batches: int) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rlfleet.bench.transport import LoopbackRedis
+    from rlfleet.bench.loopback_redis import LoopbackRedis
 
     p = argparse.ArgumentParser(prog="rlfleet bench replay-service", description=__doc__)
     p.add_argument("--json", default=None, metavar="PATH", help="write all results as JSON")

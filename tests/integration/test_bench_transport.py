@@ -8,7 +8,9 @@ import shutil
 
 import pytest
 
-from rlfleet.bench.transport import PARAM_SIZES, LoopbackRedis, experience_payload
+from rlfleet.bench.loopback_redis import LoopbackRedis
+from rlfleet.bench.transport.latency import PARAM_SIZES
+from rlfleet.bench.transport.payloads import experience_payload
 from rlfleet.cli.main import main
 from rlfleet.errors import RlfleetError
 from rlfleet.transport.codec import decode
