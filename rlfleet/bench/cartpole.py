@@ -20,8 +20,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rlfleet.bench.children import ChildRun, launch_child, output_tail, train_command
 from rlfleet.bench.machine import machine_info
+from rlfleet.bench.sb3_peers import linear_schedule, sb3_available
+from rlfleet.bench.side_by_side import (
+    add_child_arguments,
+    add_train_overrides,
+    requested_impls,
+)
 
 IMPLS = ("rlfleet", "sb3-dqn", "sb3-ppo")
 SOLVE_THRESHOLD = 475.0
@@ -55,6 +60,8 @@ PROTOCOL_SETTINGS = {
 PROTOCOL_KEYS = (*PROTOCOL_SETTINGS, "run.seed", "run.max_seconds")
 #: Extra seconds a run may take after the cap to shut down and write its results.
 GRACE_S = 120.0
+#: Seconds to wait for a killed run's output after each signal.
+KILL_WAIT_S = 10.0
 
 # Tuned CartPole-v1 hyperparameters of the RL Zoo (DLR-RM/rl-baselines3-zoo, hyperparams/dqn.yml
 # and hyperparams/ppo.yml, current master). dqn.yml labels its CartPole entry "Almost Tuned"
@@ -113,15 +120,6 @@ class SolveTracker:
             if self.streak >= self.consecutive:
                 self.solved_at = self.count
         return self.solved_at is not None
-
-
-def linear_schedule(initial: float) -> Callable[[float], float]:
-    """The zoo's ``lin_X``: X * progress_remaining (1 at the start, 0 at n_timesteps)."""
-
-    def schedule(progress_remaining: float) -> float:
-        return progress_remaining * initial
-
-    return schedule
 
 
 @dataclass
@@ -371,55 +369,24 @@ def run_child(impl: str, seed: int, cap_s: float, launch_unix: float) -> dict[st
 # -- the parent: launch, wait, read ------------------------------------------------------------
 
 
-def _launch(
-    make_cmd: Callable[[float], list[str]], cap_s: float
-) -> tuple[list[str], float, float, int | None, str, str]:
-    """Record the launch time, then start ``make_cmd(launch)`` in its own session and wait.
-
-    Returns (cmd, launch_unix, wall_s, exit code or None if it had to be killed, stdout, stderr).
-    A run still alive ``GRACE_S`` after the cap is terminated with its whole process group.
-    """
-    launch = time.time()
-    cmd = make_cmd(launch)
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    out, err = "", ""
-    try:
-        out, err = proc.communicate(timeout=cap_s + GRACE_S)
-        rc: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        rc = None
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                out, err = proc.communicate(timeout=10.0)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    return cmd, launch, time.time() - launch, rc, out or "", err or ""
-
-
-def _tail(text: str, n: int = 3) -> str:
-    return " | ".join(text.strip().splitlines()[-n:])
+def _launch(make_cmd: Callable[[float], list[str]], cap_s: float) -> ChildRun:
+    """Launch one run (see :func:`~rlfleet.bench.children.launch_child`); a run still alive
+    ``GRACE_S`` after the cap is terminated with its whole process group."""
+    return launch_child(make_cmd, cap_s + GRACE_S, kill_wait_s=KILL_WAIT_S)
 
 
 def run_rlfleet(seed: int, cap_s: float, overrides: list[str]) -> RunRecord:
     """One ``rlfleet train cartpole`` run in a fresh process, read back from final_eval.json."""
     run_dir = tempfile.mkdtemp(prefix="rlfleet-bench-cartpole-")
-    cmd = [sys.executable, "-m", "rlfleet.cli.main", "train", "cartpole", "--quiet"]
-    cmd += ["--run-dir", run_dir, "--set", f"run.seed={seed}", "--set", f"run.max_seconds={cap_s}"]
-    for ov in [f"{k}={v}" for k, v in PROTOCOL_SETTINGS.items()] + overrides:
-        cmd += ["--set", ov]
+    settings = {"run.seed": str(seed), "run.max_seconds": str(cap_s), **PROTOCOL_SETTINGS}
+    cmd = train_command("cartpole", run_dir, settings, overrides)
     rec = RunRecord("rlfleet", seed, cap_s, command=cmd)
-    _, launch, wall, rc, _, err = _launch(lambda _launch_unix: cmd, cap_s)
-    rec.process_wall_s = round(wall, 3)
+    child = _launch(lambda _launch_unix: cmd, cap_s)
+    launch = child.launch_unix
+    rec.process_wall_s = round(child.wall_s, 3)
     path = os.path.join(run_dir, "final_eval.json")
     if not os.path.exists(path):
-        rec.error = f"no final_eval.json (exit {rc}): {_tail(err)}"
+        rec.error = f"no final_eval.json (exit {child.returncode}): {output_tail(child.stderr)}"
         rec.stop_reason = "error"
         finalize(rec, None, launch)
         print(f"  rlfleet seed {seed}: {rec.error}; run folder kept: {run_dir}", file=sys.stderr)
@@ -454,11 +421,12 @@ def run_sb3(impl: str, seed: int, cap_s: float) -> RunRecord:
         return cmd + ["--launch-unix", repr(launch_unix)]
 
     rec = RunRecord(impl, seed, cap_s)
-    rec.command, launch, wall, rc, out, err = _launch(make_cmd, cap_s)
-    rec.process_wall_s = round(wall, 3)
-    lines = out.strip().splitlines()
-    if rc != 0 or not lines:
-        rec.error = f"child failed (exit {rc}): {_tail(err)}"
+    child = _launch(make_cmd, cap_s)
+    rec.command, launch = child.command, child.launch_unix
+    rec.process_wall_s = round(child.wall_s, 3)
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        rec.error = f"child failed (exit {child.returncode}): {output_tail(child.stderr)}"
         rec.stop_reason = "error"
         return finalize(rec, None, launch)
     res = json.loads(lines[-1])
@@ -524,12 +492,6 @@ def _print_report(records: list[RunRecord], summary: dict[str, Any], rat: dict[s
         )
 
 
-def _sb3_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("stable_baselines3") is not None
-
-
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="rlfleet bench cartpole", description=(__doc__ or "").splitlines()[0]
@@ -544,17 +506,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(IMPLS)} (default: all available)",
     )
     p.add_argument("--max-seconds", type=float, default=120.0, help="cap per run (default 120)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="passed to rlfleet train as --set (repeatable)",
-    )
-    p.add_argument("--child", choices=IMPLS[1:], help=argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    p.add_argument("--launch-unix", type=float, default=None, help=argparse.SUPPRESS)
+    add_train_overrides(p)
+    add_child_arguments(p, IMPLS[1:])
     return p.parse_args(argv)
 
 
@@ -565,19 +518,10 @@ def main(argv: list[str] | None = None) -> int:
         launch = args.launch_unix if args.launch_unix is not None else time.time()
         print(json.dumps(run_child(args.child, args.seed, args.max_seconds, launch)))
         return 0
-    owned = [o for o in args.overrides if o.split("=", 1)[0].strip() in PROTOCOL_KEYS]
-    if owned:
-        print(
-            f"--set {owned[0]}: the benchmark protocol fixes {', '.join(PROTOCOL_KEYS)}",
-            file=sys.stderr,
-        )
+    wanted = requested_impls(args.overrides, PROTOCOL_KEYS, args.impls, IMPLS, IMPLS)
+    if wanted is None:
         return 2
-    wanted = [s.strip() for s in args.impls.split(",")] if args.impls else list(IMPLS)
-    unknown = [w for w in wanted if w not in IMPLS]
-    if unknown:
-        print(f"unknown --impls {unknown}; valid: {', '.join(IMPLS)}", file=sys.stderr)
-        return 2
-    impls = [i for i in wanted if i == "rlfleet" or _sb3_available()]
+    impls = [i for i in wanted if i == "rlfleet" or sb3_available()]
     skipped = [i for i in wanted if i not in impls]
     if skipped:
         print(

@@ -11,13 +11,8 @@ import math
 
 import pytest
 
-from rlfleet.bench.minatar import (
-    build_payload,
-    print_report,
-    run_rlfleet,
-    run_sb3,
-    table_rows,
-)
+from rlfleet.bench.minatar.report import build_payload, print_report, table_rows
+from rlfleet.bench.minatar.runs import run_rlfleet, run_sb3
 
 pytest.importorskip("minatar")
 

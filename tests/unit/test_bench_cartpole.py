@@ -8,11 +8,11 @@ from rlfleet.bench.cartpole import (
     RunRecord,
     SolveTracker,
     finalize,
-    linear_schedule,
     ratios,
     record_from_final_eval,
     summarise,
 )
+from rlfleet.bench.sb3_peers import linear_schedule
 
 pytestmark = pytest.mark.unit
 

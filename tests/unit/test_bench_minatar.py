@@ -8,23 +8,22 @@ import json
 import numpy as np
 import pytest
 
-from rlfleet.bench.minatar import (
+from rlfleet.bench.minatar import main
+from rlfleet.bench.minatar.protocol import (
     EVAL_SEED_OFFSET,
     PROTOCOL_KEYS,
-    Checkpoint,
-    GreedySB3Policy,
-    RunRecord,
-    build_payload,
-    checkpoints_from_history,
-    format_return,
     game_env_id,
-    main,
+    rlfleet_settings,
+)
+from rlfleet.bench.minatar.records import (
+    Checkpoint,
+    RunRecord,
+    checkpoints_from_history,
     record_from_child,
     record_from_run,
-    rlfleet_settings,
-    scale_observation,
-    table_rows,
 )
+from rlfleet.bench.minatar.report import build_payload, format_return, table_rows
+from rlfleet.bench.minatar.sb3_ppo import GreedySB3Policy, scale_observation
 
 pytestmark = pytest.mark.unit
 
