@@ -121,7 +121,7 @@ class Learner:
         self, config: ApexConfig, run_dir: str | Path, seed: int, store: Any = None
     ) -> None:
         """``store``: where batches come from instead of a local replay (the replay
-        service's :class:`~rlfleet.runtime.replay_service.RemoteStore`)."""
+        service's :class:`~rlfleet.runtime.remote_store.RemoteStore`)."""
         self.config = config
         self.run_dir = Path(run_dir)
         torch.manual_seed(seed)

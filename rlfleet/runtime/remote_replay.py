@@ -31,14 +31,9 @@ import numpy as np
 
 from rlfleet.errors import ConfigError, TransportError
 from rlfleet.runtime.apex_config import ApexConfig
-from rlfleet.runtime.replay_service import (
-    BATCH_KIND,
-    DEMAND_KIND,
-    PRIORITIES_KIND,
-    RemoteStore,
-    ReplayService,
-    ServiceEnds,
-)
+from rlfleet.runtime.remote_store import RemoteStore
+from rlfleet.runtime.replay_messages import BATCH_KIND, DEMAND_KIND, PRIORITIES_KIND
+from rlfleet.runtime.replay_service import ReplayService, ServiceEnds
 from rlfleet.runtime.wiring import check_service_config
 
 #: Seconds the claim on a run lasts without a refresh (a crashed service's standby waits this).

@@ -21,14 +21,14 @@ from rlfleet.config import from_dict
 from rlfleet.envs.record import record_episodes
 from rlfleet.runtime.apex_config import ApexConfig
 from rlfleet.runtime.remote_replay import learner_store, serve_replay, service_ends
-from rlfleet.runtime.replay_service import (
+from rlfleet.runtime.replay_messages import (
     ABS_TD,
     BATCH_KIND,
     GENERATION,
     INDEX,
     PRIORITIES_KIND,
-    ReplayService,
 )
+from rlfleet.runtime.replay_service import ReplayService
 from rlfleet.transport.codec import encode
 from rlfleet.transport.redis import RedisOutbox, connect, experience_key
 from rlfleet.transport.redis.replay import (

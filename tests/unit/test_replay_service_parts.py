@@ -14,18 +14,17 @@ from rlfleet.envs.record import record_episodes
 from rlfleet.errors import ConfigError, ReplayError
 from rlfleet.runtime.apex_config import ApexConfig
 from rlfleet.runtime.configs import config_from_dict
-from rlfleet.runtime.replay_service import (
+from rlfleet.runtime.remote_store import RemoteStore
+from rlfleet.runtime.replay_messages import (
     ABS_TD,
     DEMAND_KIND,
     GENERATION,
     INDEX,
     PRIORITIES_KIND,
-    RemoteStore,
-    ReplayService,
-    ServiceEnds,
     apply_priorities,
     token_arrays,
 )
+from rlfleet.runtime.replay_service import ReplayService, ServiceEnds
 from rlfleet.runtime.stores import build_store
 from rlfleet.runtime.wiring import check_service_config
 from rlfleet.transport.codec import Message, decode, encode
