@@ -5,7 +5,9 @@ The learner's update (:class:`ImpalaUpdate`) lives here; the actor side (:class:
 is re-exported, so ``from rlfleet.algorithms.impala import ...`` gives the whole algorithm. None of
 them knows about processes or transports: the runtime feeds them arrays and tensors.
 
-Feed-forward networks only: an LSTM core (state carried with the unroll) is not supported yet.
+Networks may be feed-forward or have an LSTM core (:class:`rlfleet.models.LSTMPolicyValueNetwork`):
+then each unroll carries the core state before its first observation, and the learner reruns the
+core over the unroll from that state with its own parameters.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 
 from rlfleet.algorithms.dqn import make_adam
 from rlfleet.algorithms.impala_actor import (
+    CORE_STATE_KEY,
     UNROLL_KEYS,
     SoftmaxPolicy,
     UnrollBuilder,
@@ -34,6 +37,7 @@ from rlfleet.math import (
     vtrace_from_logits,
 )
 from rlfleet.math.policy_losses import REDUCTIONS
+from rlfleet.models.recurrent import is_recurrent
 
 __all__ = [
     "OPTIMIZERS",
@@ -65,7 +69,9 @@ class ImpalaUpdate:
     each term from :mod:`rlfleet.math.policy_losses` (``reduction`` over all ``T * B`` steps).
 
     Args:
-        net: policy-value network, ``net(obs [N, *obs]) -> (logits [N, A], value [N])``.
+        net: policy-value network, ``net(obs [N, *obs]) -> (logits [N, A], value [N])``, or one
+            with an LSTM core (:class:`rlfleet.models.LSTMPolicyValueNetwork`); batches for the
+            latter carry ``core_state`` ``[2, B, H]``.
         optimizer: ``"rmsprop"`` (IMPALA paper) or ``"adam"``.
         lr: learning rate.
         eps: optimizer epsilon (RMSProp 0.01 as in the IMPALA reference; use ~1e-8 for Adam).
@@ -76,6 +82,9 @@ class ImpalaUpdate:
         clip_rho_threshold, clip_c_threshold, clip_pg_rho_threshold, lambda_: V-trace
             ``rho_bar``, ``c_bar``, the policy-gradient clip and lambda (None: no clipping).
         reduction: ``"sum"`` (IMPALA reference) or ``"mean"`` over steps.
+        reward_scale: rewards are multiplied by this in the update (values are learned in the
+            scaled units; episode returns elsewhere stay raw). An LSTM core's bounded output
+            learns values of order 1 far faster than of order 100.
         teacher: kickstarting teacher, any callable mapping observations to logits (or to a tuple
             whose first element is the logits), e.g. a network of another architecture. It runs
             under ``no_grad`` and is never updated.
@@ -102,6 +111,7 @@ class ImpalaUpdate:
         clip_pg_rho_threshold: float | None = 1.0,
         lambda_: float = 1.0,
         reduction: str = "sum",
+        reward_scale: float = 1.0,
         teacher: Teacher | None = None,
         kickstart_schedule: str = "constant",
         kickstart_lambda: float = 1.0,
@@ -119,16 +129,19 @@ class ImpalaUpdate:
             ("pg_cost", pg_cost),
             ("baseline_cost", baseline_cost),
             ("entropy_cost", entropy_cost),
+            ("reward_scale", reward_scale),
         ):
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
         if teacher is not None and not callable(teacher):
             raise ConfigError(f"teacher must be callable (obs -> logits), got {type(teacher)}")
         self.net = net
+        self.recurrent = is_recurrent(net)
         self.optimizer = _make_optimizer(
             optimizer, list(net.parameters()), lr, eps, rmsprop_alpha, rmsprop_momentum
         )
         self.grad_clip = float(grad_clip)
+        self.reward_scale = float(reward_scale)
         self.pg_cost = float(pg_cost)
         self.baseline_cost = float(baseline_cost)
         self.entropy_cost = float(entropy_cost)
@@ -205,27 +218,64 @@ class ImpalaUpdate:
                 f" {int(trunc.sum())}; every truncated step needs exactly one final_obs"
             )
         out["final_obs_index"] = index
+        if self.recurrent:
+            if CORE_STATE_KEY not in batch:
+                raise ConfigError(
+                    f"batch lacks {CORE_STATE_KEY!r}: the network has an LSTM core, so each unroll"
+                    " must carry the core state before its first observation"
+                )
+            state = torch.as_tensor(batch[CORE_STATE_KEY]).float()
+            want = (2, b, self.net.lstm_size)
+            if tuple(state.shape) != want:
+                raise ConfigError(
+                    f"{CORE_STATE_KEY} has shape {tuple(state.shape)}; expected [2, B, H] = {list(want)}"
+                )
+            out[CORE_STATE_KEY] = state
         return out
+
+    def _recurrent_pass(
+        self, b_: dict[str, torch.Tensor], t: int, b: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits ``[T, B, A]``, values ``[T+1, B]`` (with graph) and the detached values of the
+        truncations' final observations, rerunning the core from the unrolls' start states."""
+        obs, index = b_["obs"], b_["final_obs_index"]
+        # Zero the state before obs[t] wherever the episode ended at step t-1 (the actor did the
+        # same); obs[0]'s start state was already reset by the actor.
+        reset = torch.zeros(t + 1, b, dtype=torch.bool)
+        reset[1:] = b_["done"].bool()
+        logits_all, values, states = self.net.unroll(obs, b_[CORE_STATE_KEY], reset)
+        final_values = values.new_zeros(len(index))
+        if len(index):
+            with torch.no_grad():
+                # x_final follows obs[t] in the same episode: it sees the state after step t.
+                after = states[index[:, 0], :, index[:, 1]].transpose(0, 1).contiguous()
+                _, final_values, _ = self.net(b_["final_obs"].to(obs.dtype), after)
+        return logits_all[:t], values, final_values
 
     def _forward(self, batch: Mapping[str, object]) -> dict:
         """Validated batch -> learner logits/values (with graph) and the V-trace targets."""
         b_ = self._tensors(batch)
         obs, index = b_["obs"], b_["final_obs_index"]
         t, b = b_["action"].shape
-        # One forward pass over all T+1 observations and the truncations' final observations.
         flat_obs = obs.reshape(((t + 1) * b, *obs.shape[2:]))
-        logits_all, values_all = self.net(torch.cat([flat_obs, b_["final_obs"].to(obs.dtype)]))
-        num_actions = logits_all.shape[-1]
+        if self.recurrent:
+            logits, values, final_values = self._recurrent_pass(b_, t, b)
+        else:
+            # One forward pass over all T+1 observations and the truncations' final observations.
+            logits_all, values_all = self.net(torch.cat([flat_obs, b_["final_obs"].to(obs.dtype)]))
+            logits = logits_all[: (t + 1) * b].reshape(t + 1, b, -1)[:t]
+            values = values_all[: (t + 1) * b].reshape(t + 1, b)
+            final_values = values_all[(t + 1) * b :].detach()
+        num_actions = logits.shape[-1]
         if b_["behaviour_logits"].shape[-1] != num_actions:
             raise ConfigError(
                 f"behaviour_logits has {b_['behaviour_logits'].shape[-1]} actions; the network"
                 f" has {num_actions}"
             )
-        logits = logits_all[: (t + 1) * b].reshape(t + 1, b, num_actions)[:t]
-        values = values_all[: (t + 1) * b].reshape(t + 1, b)
-        final_values = values_all[(t + 1) * b :].detach()
 
         reward = b_["reward"].float()
+        if self.reward_scale != 1.0:
+            reward = reward * self.reward_scale
         discount = b_["discount"].float()
         if len(index):
             # Truncated step: bootstrap from the true final observation, then cut the trace
@@ -264,6 +314,13 @@ class ImpalaUpdate:
         """
         fw = self._forward(batch)
         return fw["vt"].vs, fw["vt"].pg_advantages
+
+    @torch.no_grad()
+    def log_rhos(self, batch: Mapping[str, object]) -> torch.Tensor:
+        """``log(pi(a_t|x_t) / mu(a_t|x_t))`` ``[T, B]`` under the current parameters: zero
+        wherever the learner reproduces the actor's policy (same parameters, and for an LSTM
+        core the same state). For diagnostics and tests."""
+        return self._forward(batch)["vt"].log_rhos
 
     def step(self, batch: Mapping[str, object]) -> dict[str, float]:
         """One gradient step on a batch of unrolls (:func:`stack_unrolls` layout, ``[T, B]``).

@@ -18,7 +18,14 @@ key                 shape / dtype         meaning
 ``final_obs``       [N, *obs] obs dtype    the true last observation of each truncated step.
 ``final_obs_index`` [N, 2] int64           its ``(t, k)``, row-major order of ``truncated``.
 ``policy_version``  [] int64               the oldest parameter version that acted in the unroll.
+``core_state``      [2, K, H] float32      only with an LSTM core: ``h`` and ``c`` before
+                                           ``obs[0]``, from which the learner reruns the core.
 =================== ===================== ======================================================
+
+With an LSTM core the actor zeroes an environment's state after a step that ended its episode, so
+``core_state`` is already reset when ``obs[0]`` starts an episode, and inside the unroll the learner
+zeroes the state before ``obs[t]`` wherever ``done[t-1]`` (see
+:meth:`rlfleet.models.LSTMPolicyValueNetwork.unroll`).
 
 Episode boundaries inside the unroll. Environments auto-reset, so after the last step of an episode
 ``obs[t+1]`` is the *reset* observation of the next episode. A **termination** needs nothing more:
@@ -50,7 +57,14 @@ from torch import nn
 
 from rlfleet.errors import ConfigError
 
-__all__ = ["UNROLL_KEYS", "SoftmaxPolicy", "UnrollBuilder", "logits_of", "stack_unrolls"]
+__all__ = [
+    "CORE_STATE_KEY",
+    "UNROLL_KEYS",
+    "SoftmaxPolicy",
+    "UnrollBuilder",
+    "logits_of",
+    "stack_unrolls",
+]
 
 UNROLL_KEYS = (
     "obs",
@@ -65,6 +79,9 @@ UNROLL_KEYS = (
     "policy_version",
 )
 """The keys of every unroll (and of a batch made by :func:`stack_unrolls`)."""
+
+CORE_STATE_KEY = "core_state"
+"""The extra key of unrolls acted by a network with an LSTM core: its state before ``obs[0]``."""
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -98,6 +115,9 @@ class UnrollBuilder:
         obs_dtype: observation dtype (uint8 image observations stay bytes).
         num_actions: A, the width of the behaviour logits.
         gamma: discount factor in [0, 1].
+        core_size: H of the acting network's LSTM core; 0 (default) for a feed-forward network.
+            With a core, :meth:`start` and :meth:`add` take the core state and every unroll
+            carries its start state under :data:`CORE_STATE_KEY`.
     """
 
     def __init__(
@@ -108,8 +128,10 @@ class UnrollBuilder:
         obs_dtype: np.dtype | type,
         num_actions: int,
         gamma: float,
+        core_size: int = 0,
     ) -> None:
         self.num_envs = _positive_int("num_envs", num_envs)
+        self.core_size = 0 if core_size == 0 else _positive_int("core_size", core_size)
         self.unroll_length = _positive_int("unroll_length", unroll_length)
         self.num_actions = _positive_int("num_actions", num_actions)
         if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 <= gamma <= 1:
@@ -120,6 +142,7 @@ class UnrollBuilder:
         self._t = 0
         self._started = False
         self._version: int | None = None
+        self._core_start: np.ndarray | None = None
         self._allocate()
 
     def _allocate(self) -> None:
@@ -141,14 +164,27 @@ class UnrollBuilder:
             raise ConfigError("call start(obs) with the first observations before acting")
         return self._obs[self._t]
 
-    def start(self, obs: np.ndarray) -> None:
-        """Begin (or restart, dropping any partial unroll) from observations ``[K, *obs_shape]``."""
+    def start(self, obs: np.ndarray, core_state: np.ndarray | None = None) -> None:
+        """Begin (or restart, dropping any partial unroll) from observations ``[K, *obs_shape]``
+        and, with a core, the state ``[2, K, H]`` that acts on them."""
         self._check("obs", obs, (self.num_envs, *self.obs_shape))
+        self._core_start = self._core("core_state", core_state)
         self._t = 0
         self._finals = []
         self._version = None
         self._obs[0] = obs
         self._started = True
+
+    def _core(self, name: str, state: np.ndarray | None) -> np.ndarray | None:
+        """A private float32 copy of a core state, checked; None without a core."""
+        if not self.core_size:
+            if state is not None:
+                raise ConfigError(f"{name} given but this builder has no core (core_size=0)")
+            return None
+        if state is None:
+            raise ConfigError(f"{name} is required: the acting network has an LSTM core")
+        shape = (2, self.num_envs, self.core_size)
+        return np.array(self._check(name, state, shape), dtype=np.float32)
 
     def _check(self, name: str, value: object, shape: tuple[int, ...]) -> np.ndarray:
         arr = np.asarray(value)
@@ -166,6 +202,7 @@ class UnrollBuilder:
         next_obs: np.ndarray,
         final_obs: np.ndarray | None = None,
         policy_version: int = 0,
+        next_core_state: np.ndarray | None = None,
     ) -> dict[str, np.ndarray] | None:
         """Record one step of all K envs; returns the finished unroll every T steps, else None.
 
@@ -179,9 +216,14 @@ class UnrollBuilder:
                 required when any env is truncated, only its truncated rows are read.
             policy_version: version of the parameters that produced ``behaviour_logits``; the
                 unroll reports the oldest one seen, so lag is never under-reported.
+            next_core_state: with a core, ``[2, K, H]`` the state that will act on ``next_obs``
+                (already zeroed where an episode ended). Read only when it starts the next
+                unroll.
         """
         if not self._started:
             raise ConfigError("call start(obs) with the first observations before add()")
+        if self.core_size and next_core_state is None:
+            raise ConfigError("next_core_state is required: the acting network has an LSTM core")
         k = self.num_envs
         t = self._t
         action = self._check("action", action, (k,))
@@ -214,9 +256,9 @@ class UnrollBuilder:
         self._t = t + 1
         if self._t < self.unroll_length:
             return None
-        return self._emit()
+        return self._emit(next_core_state)
 
-    def _emit(self) -> dict[str, np.ndarray]:
+    def _emit(self, next_core_state: np.ndarray | None) -> dict[str, np.ndarray]:
         finals = self._finals
         if finals:
             final_obs = np.stack([o for _, _, o in finals])
@@ -236,6 +278,9 @@ class UnrollBuilder:
             "final_obs_index": index,
             "policy_version": np.array(self._version, dtype=np.int64),
         }
+        if self.core_size:
+            unroll[CORE_STATE_KEY] = self._core_start
+            self._core_start = self._core("next_core_state", next_core_state)
         last_obs = self._obs[self.unroll_length]
         self._allocate()
         # The bootstrap observation of this unroll is the first one of the next: unrolls overlap
@@ -250,7 +295,8 @@ def stack_unrolls(unrolls: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.n
     """Concatenate unrolls along the batch axis: ``[T, K1+K2+..., ...]``.
 
     ``final_obs_index`` columns are shifted to the stacked layout; ``policy_version`` becomes one
-    entry per unroll (``[len(unrolls)]``) so the learner can report lag per unroll.
+    entry per unroll (``[len(unrolls)]``) so the learner can report lag per unroll; core states
+    (if any) are concatenated along their batch axis, ``[2, K1+K2+..., H]``.
 
     Raises:
         ConfigError: no unrolls, missing keys, or unrolls of different T / shapes.
@@ -281,6 +327,14 @@ def stack_unrolls(unrolls: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.n
     out["final_obs"] = np.concatenate([u["final_obs"] for u in unrolls], axis=0)
     out["final_obs_index"] = np.concatenate(indices, axis=0)
     out["policy_version"] = np.array([int(u["policy_version"]) for u in unrolls], dtype=np.int64)
+    with_core = [CORE_STATE_KEY in u for u in unrolls]
+    if any(with_core):
+        if not all(with_core):
+            raise ConfigError(
+                f"unrolls {[i for i, c in enumerate(with_core) if not c]} lack {CORE_STATE_KEY!r}"
+                " while others carry it: all unrolls of a batch come from the same network"
+            )
+        out[CORE_STATE_KEY] = np.concatenate([u[CORE_STATE_KEY] for u in unrolls], axis=1)
     return out
 
 

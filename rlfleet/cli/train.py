@@ -15,6 +15,29 @@ from rlfleet.runtime.launcher import LocalFleet, RunResult
 ALGORITHM_NAMES = {"apex": "Ape-X DQN", "impala": "IMPALA"}
 
 
+def _check_budget_left(config: AnyConfig, counters: dict, resume: str) -> None:
+    """Refuse to resume a run that is already at one of its budgets: its roles would start only
+    to be stopped at once. The message names the budget and how to raise it."""
+    rc = config.run
+    budgets = [
+        ("run.total_env_steps", rc.total_env_steps, int(counters.get("env_steps", 0)), "env steps"),
+        ("run.max_seconds", rc.max_seconds, float(counters.get("elapsed_s", 0.0)), "seconds"),
+        (
+            "learner.max_updates",
+            config.learner.max_updates,
+            int(counters.get("updates", 0)),
+            "updates",
+        ),
+    ]
+    for key, limit, done, unit in budgets:
+        if limit and done >= limit:
+            raise ConfigError(
+                f"--resume {resume}: the run already has {done:,} {unit}, at or past {key} ="
+                f" {limit:,}; raise it to continue (e.g. --set {key}={type(limit)(2 * done)},"
+                " or 0 for no limit)"
+            )
+
+
 def _validate_env(config: AnyConfig) -> None:
     """Fail fast, before any process starts, on an unknown id or a continuous action space."""
     from rlfleet.envs import check_discrete, make_env
@@ -106,7 +129,7 @@ def train(
     ``local_replay=False``: with ``transport.replay_service``, the service is not started here
     (``rlfleet learner``: it runs as ``rlfleet replay``, next to Redis)."""
     from rlfleet.cli.presets import DEFAULT_PRESET, build_config
-    from rlfleet.runtime.checkpoint import latest_checkpoint
+    from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
     from rlfleet.runtime.launcher import warm_up
 
     warm_up()  # roles' imports (torch) load in the background while we validate
@@ -136,6 +159,7 @@ def train(
             config = config_from_dict(apply_overrides(data, overrides))
         run_dir = str(resume_dir)
         resume_from = str(ckpt)
+        _check_budget_left(config, read_state(ckpt)["counters"], resume)
     else:
         config = build_config(preset, overrides)
         if teacher:

@@ -8,6 +8,11 @@ Euler integration in the same operation order (float64 state, float32 observatio
 per step including the terminal one, the id's ``TimeLimit`` (truncation when the elapsed steps
 reach the limit), and resets drawn from each environment's own generator seeded ``seed + i``, as
 ``env.reset(seed=seed + i)`` would. The unit tests compare it step by step with Gymnasium's env.
+
+``rlfleet/CartPoleNoVelocity-v1`` is CartPole-v1 observed through cart position and pole angle
+only (no velocities): a partially observed task whose policy must infer the velocities from
+memory, the standard check that a recurrent core remembers. It is registered with Gymnasium (the
+single-env path) and runs on this fast path too.
 """
 
 from __future__ import annotations
@@ -21,7 +26,43 @@ from gymnasium.utils import seeding
 from rlfleet.envs.vector import BatchedEnv, StepResult
 from rlfleet.errors import EnvError
 
-__all__ = ["VectorCartPole"]
+__all__ = ["NO_VELOCITY_ID", "VectorCartPole", "register_cartpole_variants"]
+
+NO_VELOCITY_ID = "rlfleet/CartPoleNoVelocity-v1"
+_POSITIONS = [0, 2]  # cart position and pole angle; the velocities 1 and 3 are hidden
+
+
+class NoVelocityObservation(gym.ObservationWrapper):
+    """CartPole observed through cart position and pole angle only."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(
+            space.low[_POSITIONS], space.high[_POSITIONS], dtype=space.dtype
+        )
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation[_POSITIONS]
+
+
+def make_no_velocity_cartpole(**kwargs) -> gym.Env:
+    """Gymnasium entry point of ``rlfleet/CartPoleNoVelocity-v1``."""
+    from gymnasium.envs.classic_control import CartPoleEnv
+
+    return NoVelocityObservation(CartPoleEnv(**kwargs))
+
+
+def register_cartpole_variants() -> None:
+    """Register ``rlfleet/CartPoleNoVelocity-v1`` (CartPole-v1's limit and threshold); idempotent."""
+    if NO_VELOCITY_ID not in gym.registry:
+        gym.register(
+            NO_VELOCITY_ID,
+            entry_point=make_no_velocity_cartpole,
+            max_episode_steps=500,
+            reward_threshold=475.0,
+        )
+
 
 # Gymnasium CartPoleEnv constants.
 _GRAVITY = 9.8
@@ -53,7 +94,9 @@ class VectorCartPole(BatchedEnv):
         self.observation_space = probe.observation_space
         self.action_space = probe.action_space
         probe.close()
-        self.obs_shape = (4,)
+        # The no-velocity variant observes columns 0 and 2 of the same physical state.
+        self._observed = _POSITIONS if env_id == NO_VELOCITY_ID else slice(None)
+        self.obs_shape = tuple(self.observation_space.shape)
         self.obs_dtype = np.dtype(np.float32)
         self.max_episode_steps = int(max_episode_steps)
         self._state = np.zeros((self.num_envs, 4), dtype=np.float64)
@@ -65,7 +108,8 @@ class VectorCartPole(BatchedEnv):
         self._closed = False
 
     def reset(self) -> np.ndarray:
-        """Reset all carts (seeding env i with ``seed + i`` on the first call); [K, 4] float32."""
+        """Reset all carts (seeding env i with ``seed + i`` on the first call); [K, 4] float32
+        ([K, 2] for the no-velocity variant)."""
         if self._needs_reset:
             self._rngs = [seeding.np_random(self.seed + i)[0] for i in range(self.num_envs)]
             self.action_space.seed(self.seed)
@@ -75,7 +119,7 @@ class VectorCartPole(BatchedEnv):
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
         self._needs_reset = False
-        return self._state.astype(np.float32)
+        return self._state[:, self._observed].astype(np.float32)
 
     def step(self, actions: np.ndarray) -> StepResult:
         """Step all K carts with ``actions`` (0 = push left, 1 = push right)."""
@@ -117,7 +161,7 @@ class VectorCartPole(BatchedEnv):
         self._elapsed += 1
         truncated = self._elapsed >= self.max_episode_steps
         reward = np.ones(self.num_envs, dtype=np.float32)
-        next_obs = new.astype(np.float32)
+        next_obs = new[:, self._observed].astype(np.float32)
 
         ended = terminated | truncated
         self._ep_return += 1.0
@@ -131,7 +175,7 @@ class VectorCartPole(BatchedEnv):
             self._elapsed[idx] = 0
             self._ep_return[idx] = 0.0
             self._ep_length[idx] = 0
-            obs = new.astype(np.float32)
+            obs = new[:, self._observed].astype(np.float32)
         else:
             obs = next_obs
         return StepResult(

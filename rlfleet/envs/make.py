@@ -15,7 +15,7 @@ import importlib.util
 import gymnasium as gym
 
 from rlfleet.envs.atari import make_atari_env, register_ale
-from rlfleet.envs.cartpole import VectorCartPole
+from rlfleet.envs.cartpole import NO_VELOCITY_ID, VectorCartPole, register_cartpole_variants
 from rlfleet.envs.minatar import MinAtarEnv, minatar_ids, parse_minatar_id, register_minatar
 from rlfleet.envs.vector import BatchedEnv
 from rlfleet.errors import EnvError
@@ -23,7 +23,7 @@ from rlfleet.errors import EnvError
 __all__ = ["check_discrete", "known_env_ids", "make_env", "make_vector_env"]
 
 _registered = False
-_FAST_CARTPOLE = ("CartPole-v0", "CartPole-v1")
+_FAST_CARTPOLE = ("CartPole-v0", "CartPole-v1", NO_VELOCITY_ID)
 
 
 def _ensure_registered() -> None:
@@ -37,6 +37,7 @@ def _ensure_registered() -> None:
         return
     register_minatar()
     register_ale()
+    register_cartpole_variants()
     # The congestion-control simulator is a sibling sub-package; register its ids when it exists.
     # Its failures are not swallowed: a broken netsim should be seen, not silently missing.
     spec = importlib.util.find_spec("rlfleet.envs.netsim")
@@ -172,6 +173,7 @@ def make_vector_env(
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
     if env_id in _FAST_CARTPOLE and not env_kwargs:
+        _ensure_registered()
         if max_episode_steps is not None and (
             not isinstance(max_episode_steps, int) or max_episode_steps < 1
         ):

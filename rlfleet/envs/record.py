@@ -63,8 +63,12 @@ def record_episodes(
         trunc_l: list[bool] = []
         ep_l: list[int] = []
         finals: list[np.ndarray] = []
+        # Policies with memory (an LSTM core) have reset(): a new episode starts from zero state.
+        reset_memory = getattr(policy, "reset", None)
         for ep in range(episodes):
             obs, _ = env.reset(seed=seed + ep)
+            if callable(reset_memory):
+                reset_memory()
             step = 0
             while True:
                 action = policy(obs)

@@ -1,4 +1,5 @@
-"""rlfleet.models: Q-networks and policy-value networks (MLP, MinAtar CNN, Nature CNN)."""
+"""rlfleet.models: Q-networks and policy-value networks (MLP, MinAtar CNN, Nature CNN),
+optionally with an LSTM core."""
 
 from __future__ import annotations
 
@@ -12,9 +13,14 @@ from rlfleet.models.networks import (
     build_torso,
     resolve_torso,
 )
+from rlfleet.models.recurrent import CORES, CoreStateHolder, LSTMPolicyValueNetwork, is_recurrent
 
 __all__ = [
+    "CORES",
     "TORSOS",
+    "CoreStateHolder",
+    "LSTMPolicyValueNetwork",
+    "is_recurrent",
     "DuelingHead",
     "PolicyValueNetwork",
     "QNetwork",

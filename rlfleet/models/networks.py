@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from rlfleet.errors import ConfigError
+from rlfleet.models.recurrent import CORES, LSTMPolicyValueNetwork
 
 __all__ = [
     "TORSOS",
@@ -197,7 +198,19 @@ def build_policy_value_network(
     *,
     torso: str = "auto",
     hidden: tuple[int, ...] = (256, 256),
-) -> PolicyValueNetwork:
-    """A network whose forward returns (logits [B, num_actions], value [B]); same torsos."""
+    core: str = "none",
+    lstm_size: int = 256,
+) -> nn.Module:
+    """A policy-value network on the same torsos.
+
+    ``core="none"``: :class:`PolicyValueNetwork`, ``forward(obs) -> (logits [B, A], value [B])``.
+    ``core="lstm"``: :class:`~rlfleet.models.recurrent.LSTMPolicyValueNetwork` with an LSTM of
+    ``lstm_size`` between torso and heads; its forward takes and returns the core state.
+    """
     num_actions = _check_actions(num_actions)
-    return PolicyValueNetwork(build_torso(obs_shape, torso, hidden), num_actions)
+    if core not in CORES:
+        raise ConfigError(f"unknown core {core!r}; valid cores: {', '.join(CORES)}")
+    body = build_torso(obs_shape, torso, hidden)
+    if core == "lstm":
+        return LSTMPolicyValueNetwork(body, num_actions, lstm_size)
+    return PolicyValueNetwork(body, num_actions)

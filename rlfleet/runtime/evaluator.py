@@ -4,12 +4,14 @@ Greedy means the argmax of the run's network scores: Q-values for Ape-X, policy 
 (:class:`~rlfleet.runtime.policy_nets.ActionScores`).
 
 Each evaluation runs ``episodes`` environments side by side, one episode each, with batched
-greedy inference, so it costs about one episode's worth of steps in wall-clock.
+greedy inference, so it costs about one episode's worth of steps in wall-clock. A network with an
+LSTM core plays each episode from a zero state (``ActionScores.reset``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,10 +43,17 @@ def evaluate(
     max_steps: int = 0,
     record: bool = False,
     env_kwargs: dict | None = None,
+    reset_state: Callable[[np.ndarray | None], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Returns, lengths of ``episodes`` evaluation episodes, and env 0's observations if asked."""
+    """Returns, lengths of ``episodes`` evaluation episodes, and env 0's observations if asked.
+
+    ``reset_state`` (for policies with a recurrent core, e.g. ``ActionScores.reset``) is called
+    with None before the first step and with the mask of ended episodes after each step.
+    """
     venv = make_vector_env(env_id, episodes, seed, training=False, env_kwargs=env_kwargs)
     obs = venv.reset()
+    if reset_state is not None:
+        reset_state(None)
     returns = np.full(episodes, np.nan)
     lengths = np.zeros(episodes, np.int64)
     running = np.zeros(episodes, np.float64)
@@ -64,6 +73,8 @@ def evaluate(
             tracked = np.where(np.isnan(step.episode_returns), running, step.episode_returns)
             returns[done] = tracked[done]
             lengths[done] = steps[done]
+            if reset_state is not None:
+                reset_state(step.terminated | step.truncated)
         if record and open_[0]:
             frames.append(step.next_obs[0].copy())
         obs = step.obs
@@ -113,7 +124,8 @@ def run_evaluator(
     num_actions = probe.num_actions
     probe.close()
     net.eval()
-    policy = EpsilonGreedyPolicy(ActionScores(net), num_actions, seed)
+    scores = ActionScores(net)
+    policy = EpsilonGreedyPolicy(scores, num_actions, seed)
     flat = np.empty(param_count(net), np.float32)
     version, evaluated_version, last_eval = 0, 0, -float("inf")
     ec = config.eval
@@ -138,6 +150,7 @@ def run_evaluator(
                 ec.max_episode_steps,
                 record,
                 env_kwargs=env_kwargs,
+                reset_state=scores.reset,
             )
             video = str(save_gif(frames, Path(run_dir) / "final_eval.gif")) if record else None
             link.send(
@@ -159,6 +172,7 @@ def run_evaluator(
                 ec.epsilon,
                 ec.max_episode_steps,
                 env_kwargs=env_kwargs,
+                reset_state=scores.reset,
             )
             round_ += 1
             evaluated_version = version

@@ -6,6 +6,10 @@ Each unroll (see :mod:`rlfleet.algorithms.impala_actor`) carries the behaviour l
 reports it. Parameters are checked before every ``actor.param_fetch_interval``-th unroll, so one
 unroll is acted by one version. Transport-agnostic like the Ape-X actor: an outbox
 (``push(bytes)``), a parameter source (``fetch_if_newer``) and a status link.
+
+With an LSTM core (``model.core = "lstm"``) the actor keeps each environment's core state across
+steps and unrolls (new parameters do not reset it), zeroes it after a step that ended the episode,
+and sends the state before each unroll's first observation with the unroll.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from rlfleet.algorithms.impala_actor import SoftmaxPolicy, UnrollBuilder
 from rlfleet.algorithms.params import load_flat, param_count
 from rlfleet.envs import check_discrete, make_vector_env
+from rlfleet.models import CoreStateHolder, is_recurrent
 from rlfleet.runtime.actor import Outbox, ParamSource, StatusLink
 from rlfleet.runtime.impala_config import ImpalaConfig
 from rlfleet.runtime.links import CMD_STOP
@@ -92,7 +97,8 @@ def run_impala_actor(
 
 def _act(config, actor_index, seed, venv, net, flat, version, outbox, params, link) -> None:
     k, fetch_every = config.env.envs_per_actor, config.actor.param_fetch_interval
-    policy = SoftmaxPolicy(net, seed)
+    core = CoreStateHolder(net) if is_recurrent(net) else None
+    policy = SoftmaxPolicy(core if core is not None else net, seed)
     builder = UnrollBuilder(
         k,
         config.algo.unroll_length,
@@ -100,8 +106,9 @@ def _act(config, actor_index, seed, venv, net, flat, version, outbox, params, li
         venv.obs_dtype,
         venv.num_actions,
         config.algo.gamma,
+        core_size=net.lstm_size if core is not None else 0,
     )
-    builder.start(venv.reset())
+    builder.start(venv.reset(), core.start(k) if core is not None else None)
     env_steps = unrolls = 0
     returns: list[float] = []
     lengths: list[int] = []
@@ -110,6 +117,12 @@ def _act(config, actor_index, seed, venv, net, flat, version, outbox, params, li
     while True:
         actions, logits = policy.act(builder.current_obs)
         step = venv.step(actions)
+        done = step.terminated | step.truncated
+        next_core_state = None
+        if core is not None:
+            core.reset(done)  # the auto-reset observations start new episodes
+            # Copied only when it starts the next unroll, i.e. once per T steps.
+            next_core_state = core.state
         unroll = builder.add(
             actions,
             logits,
@@ -119,9 +132,9 @@ def _act(config, actor_index, seed, venv, net, flat, version, outbox, params, li
             next_obs=step.obs,
             final_obs=step.next_obs,
             policy_version=version,
+            next_core_state=next_core_state,
         )
         env_steps += k
-        done = step.terminated | step.truncated
         if done.any():
             returns.extend(step.episode_returns[done].tolist())
             lengths.extend(step.episode_lengths[done].tolist())

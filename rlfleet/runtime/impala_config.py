@@ -18,7 +18,7 @@ from rlfleet.config import field
 from rlfleet.errors import ConfigError
 from rlfleet.math import KICKSTART_SCHEDULES, kickstart_weight
 from rlfleet.math.policy_losses import REDUCTIONS
-from rlfleet.models import TORSOS
+from rlfleet.models import CORES, TORSOS
 from rlfleet.runtime.apex_config import (
     EnvSection,
     EvalSection,
@@ -39,10 +39,19 @@ def _clip(value: float) -> float | None:
 class PolicyModelSection:
     torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
     hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.")
+    core: str = field(
+        "none",
+        "Core between torso and heads: none (feed-forward) or lstm (its state travels with each "
+        "unroll and is reset at episode starts).",
+    )
+    lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).")
 
     def validate(self) -> None:
         if self.torso not in TORSOS:
             raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
+        if self.core not in CORES:
+            raise ConfigError(f"model.core {self.core!r} is unknown; valid: {', '.join(CORES)}")
+        _positive("model", lstm_size=self.lstm_size)
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ConfigError(f"model.hidden must be positive sizes, got {list(self.hidden)}")
 
@@ -60,6 +69,11 @@ class ImpalaAlgoSection:
     pg_cost: float = field(1.0, "Weight of the policy-gradient loss.")
     baseline_cost: float = field(0.5, "Weight of the baseline (value) loss.")
     entropy_cost: float = field(0.01, "Weight of the entropy bonus.")
+    reward_scale: float = field(
+        1.0,
+        "Rewards are multiplied by this in the learner's update (values are learned in scaled "
+        "units; reported returns stay raw). 0.1 lets an LSTM core learn CartPole's values.",
+    )
     reduction: str = field(
         "sum",
         "How losses reduce over the T*B steps of a batch: sum (IMPALA reference) or mean "
@@ -75,7 +89,7 @@ class ImpalaAlgoSection:
             raise ConfigError(
                 f"algo.reduction {self.reduction!r} is unknown; valid: {', '.join(REDUCTIONS)}"
             )
-        _positive("algo", unroll_length=self.unroll_length)
+        _positive("algo", unroll_length=self.unroll_length, reward_scale=self.reward_scale)
         for key in (
             "clip_rho_threshold",
             "clip_c_threshold",
@@ -254,4 +268,5 @@ class ImpalaConfig:
             "clip_pg_rho_threshold": _clip(a.clip_pg_rho_threshold),
             "lambda_": a.trace_lambda,
             "reduction": a.reduction,
+            "reward_scale": a.reward_scale,
         }

@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from rlfleet.algorithms.impala import ImpalaUpdate
-from rlfleet.algorithms.impala_actor import UNROLL_KEYS, stack_unrolls
+from rlfleet.algorithms.impala_actor import CORE_STATE_KEY, UNROLL_KEYS, stack_unrolls
 from rlfleet.algorithms.params import flatten_into, param_count
 from rlfleet.config import to_dict
+from rlfleet.models import is_recurrent
 from rlfleet.runtime import checkpoint as ckpt
 from rlfleet.runtime.impala_config import ImpalaConfig
 from rlfleet.runtime.learner_loop import CheckpointedCounters, serve
@@ -45,12 +46,18 @@ def unroll_problem(
     obs_shape: tuple[int, ...],
     obs_dtype: np.dtype,
     num_actions: int,
+    core_size: int = 0,
 ) -> str:
     """Why ``arrays`` (an unroll as it arrives: ``policy_version`` is ``int64[1]`` on the wire) is
-    not an unroll this learner can use, or "" (vectorised checks, no per-step Python loop)."""
+    not an unroll this learner can use, or "" (vectorised checks, no per-step Python loop).
+    ``core_size`` is the learner's LSTM width (0: feed-forward, and no core state expected)."""
     missing = [key for key in UNROLL_KEYS if key not in arrays]
     if missing:
         return f"missing arrays {missing}; an unroll has {list(UNROLL_KEYS)}"
+    if core_size and CORE_STATE_KEY not in arrays:
+        return f"no {CORE_STATE_KEY}: the learner's network has an LSTM core of size {core_size}"
+    if not core_size and CORE_STATE_KEY in arrays:
+        return f"unexpected {CORE_STATE_KEY}: the learner's network has no LSTM core"
     t, obs_shape = unroll_length, tuple(obs_shape)
     obs = arrays["obs"]
     if obs.dtype != np.dtype(obs_dtype) or obs.ndim != 2 + len(obs_shape):
@@ -73,6 +80,15 @@ def unroll_problem(
     version = arrays["policy_version"]
     if version.dtype.name != "int64" or version.shape != (1,):
         return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[1]"
+    if core_size:
+        state = arrays[CORE_STATE_KEY]
+        if state.dtype.name != "float32" or state.shape != (2, k, core_size):
+            return (
+                f"{CORE_STATE_KEY} is {state.dtype.name}{list(state.shape)}, expected"
+                f" float32[2, {k}, {core_size}]"
+            )
+        if not np.isfinite(state).all():
+            return f"non-finite {CORE_STATE_KEY}"
     if not (np.isfinite(arrays["reward"]).all() and np.isfinite(logits).all()):
         return "non-finite rewards or behaviour logits"
     discount = arrays["discount"]
@@ -129,6 +145,7 @@ class ImpalaLearner:
         torch.manual_seed(seed)
         self.obs_shape, self.obs_dtype, self.num_actions = env_spec(config, seed)
         net = build_network(config, self.obs_shape, self.num_actions)
+        self.core_size = int(getattr(net, "lstm_size", 0)) if is_recurrent(net) else 0
         ks = config.kickstart
         teacher = None
         if ks.teacher:
@@ -207,6 +224,7 @@ class ImpalaLearner:
             self.obs_shape,
             self.obs_dtype,
             self.num_actions,
+            self.core_size,
         )
         if problem:
             self.bad_messages += 1

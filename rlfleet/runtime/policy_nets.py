@@ -23,7 +23,12 @@ from torch import nn
 
 from rlfleet.algorithms.impala_actor import logits_of
 from rlfleet.errors import CheckpointError, ConfigError
-from rlfleet.models import build_policy_value_network, build_q_network
+from rlfleet.models import (
+    CoreStateHolder,
+    build_policy_value_network,
+    build_q_network,
+    is_recurrent,
+)
 from rlfleet.runtime.checkpoint import load_checkpoint, resolve_checkpoint
 
 
@@ -31,7 +36,14 @@ def build_network(config: Any, obs_shape: tuple[int, ...], num_actions: int) -> 
     """The network ``config``'s algorithm learns: policy-value for IMPALA, else a Q-network."""
     m = config.model
     if config.run.algorithm == "impala":
-        return build_policy_value_network(obs_shape, num_actions, torso=m.torso, hidden=m.hidden)
+        return build_policy_value_network(
+            obs_shape,
+            num_actions,
+            torso=m.torso,
+            hidden=m.hidden,
+            core=m.core,
+            lstm_size=m.lstm_size,
+        )
     return build_q_network(
         obs_shape, num_actions, torso=m.torso, hidden=m.hidden, dueling=m.dueling
     )
@@ -39,14 +51,32 @@ def build_network(config: Any, obs_shape: tuple[int, ...], num_actions: int) -> 
 
 class ActionScores(nn.Module):
     """``obs -> [B, A]``: Q-values or policy logits (of a ``(logits, value)`` output), divided
-    by ``temperature``. The argmax is the greedy action either way."""
+    by ``temperature``. The argmax is the greedy action either way.
+
+    A network with an LSTM core is wrapped in a :class:`~rlfleet.models.CoreStateHolder`, which
+    keeps the state of the episodes being played between calls; :meth:`reset` zeroes it where
+    episodes ended (callers that play episodes call it; for feed-forward networks it does
+    nothing).
+    """
 
     def __init__(self, net: nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         if not temperature > 0:
             raise ConfigError(f"temperature must be > 0, got {temperature!r}")
-        self.net = net
+        self.core = CoreStateHolder(net) if is_recurrent(net) else None
+        self.net = self.core if self.core is not None else net
         self.temperature = float(temperature)
+
+    def reset(self, done: np.ndarray | None = None) -> None:
+        """New episodes start where ``done`` is True (everywhere if None): zero their core state.
+
+        ``done=None`` also forgets the batch size, so the next call may play a different
+        number of episodes."""
+        if self.core is not None:
+            if done is None:
+                self.core.clear()
+            else:
+                self.core.reset(done)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         scores = logits_of(self.net(obs))
@@ -106,6 +136,14 @@ def load_teacher(
     """A frozen kickstarting teacher ``obs -> logits`` for a student of this observation shape
     and action count; its own architecture comes from its checkpoint's config."""
     loaded = load_network(path)
+    if is_recurrent(loaded.net):
+        raise ConfigError(
+            f"teacher {loaded.checkpoint} has an LSTM core (model.core = "
+            f"{loaded.config.model.core!r}); kickstarting needs the teacher's policy on the "
+            "student's observations, and a recurrent teacher's state along the student's "
+            "trajectories is not known. Use a feed-forward teacher (model.core = 'none'); the "
+            "student itself may have an LSTM core"
+        )
     if loaded.obs_shape != tuple(obs_shape) or loaded.num_actions != num_actions:
         raise ConfigError(
             f"teacher {loaded.checkpoint} ({loaded.config.env.id}) sees observations of shape "

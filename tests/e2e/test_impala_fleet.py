@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from tiny_budget import TINY, TINY_IMPALA
 
 from rlfleet.cli.main import main
@@ -110,3 +111,32 @@ def test_train_over_redis(tmp_path, redis_server):
     assert final["final_returns"] and latest_checkpoint(run) is not None
     assert read_state(latest_checkpoint(run))["counters"]["unrolls"] >= 2 * final["updates"]
     assert connect(redis_server.url).keys("*") == []
+
+
+@pytest.mark.parametrize("transport", ["local", "redis"])
+def test_lstm_core_trains_resumes_and_evaluates(tmp_path, transport, request):
+    """Unrolls with their core state cross the transport and pass the learner's checks (none
+    rejected); the run resumes and its checkpoint plays greedily with memory."""
+    run = tmp_path / "run"
+    argv = ["train", "impala-cartpole", "--run-dir", str(run), "--quiet"]
+    if transport == "redis":
+        argv += ["--redis", request.getfixturevalue("redis_server").url, "--run", "lstm-e2e"]
+    sets = [*TINY_IMPALA, "model.core=lstm", "model.lstm_size=16", "run.total_env_steps=3000"]
+    sets += ["env.id=rlfleet/CartPoleNoVelocity-v1"]
+    assert main([*argv, *_sets(sets)]) == 0
+    final = json.loads((run / "final_eval.json").read_text())
+    assert final["stop_reason"] == "env step budget" and final["updates"] > 0
+    assert final["final_returns"] and final["evaluations"]
+    counters = read_state(latest_checkpoint(run))["counters"]
+    assert counters["unrolls"] >= 2 * final["updates"]
+    assert all(row[3] == 0 for row in read_metrics(run)["transport/rejected"])
+
+    if transport == "local":
+        resume = ["train", "--resume", str(run), "--quiet"]
+        resume += _sets([f"run.total_env_steps={final['env_steps'] + 2000}"])
+        assert main(resume) == 0
+        second = read_state(latest_checkpoint(run))["counters"]
+        assert second["updates"] > counters["updates"]
+        policy = load_greedy_policy(str(run))
+        policy.reset()
+        assert policy(np.zeros(2, np.float32)) in (0, 1)

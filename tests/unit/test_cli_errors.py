@@ -30,3 +30,21 @@ def test_bad_input_exits_2_with_a_message(argv, needle, capsys, tmp_path, monkey
     monkeypatch.delenv("RLFLEET_REDIS_URL", raising=False)
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_resuming_a_run_already_at_its_budget_names_the_budget(capsys, tmp_path):
+    """Nothing starts (no actor would find the learner's parameters before it stopped)."""
+    from rlfleet.cli.presets import build_config
+    from rlfleet.config import dumps_toml, to_dict
+    from rlfleet.runtime.impala_learner import ImpalaLearner
+
+    config = build_config("impala-cartpole", ["model.hidden=[8]", "run.total_env_steps=1000"])
+    (tmp_path / "config.toml").write_text(dumps_toml(to_dict(config)))
+    learner = ImpalaLearner(config, tmp_path, seed=0)
+    learner.counters.env_steps = 1200
+    learner.save()
+    assert main(["train", "--resume", str(tmp_path), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "already has 1,200 env steps, at or past run.total_env_steps = 1,000" in err
+    assert "--set run.total_env_steps=2400" in err
+    assert not (tmp_path / "metrics.csv").exists()

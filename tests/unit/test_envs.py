@@ -18,18 +18,26 @@ def _policy(step: int, k: int) -> np.ndarray:
     return np.array([((step // 3) + i) % 2 for i in range(k)], dtype=np.int64)
 
 
-@pytest.mark.parametrize("env_kwargs", [None, {"sutton_barto_reward": False}])
-def test_cartpole_matches_single_envs_stepped_by_hand(env_kwargs):
-    """Both the array fast path (no kwargs) and the generic loop equal gymnasium's own env."""
+@pytest.mark.parametrize(
+    "env_id, env_kwargs, width",
+    [
+        ("CartPole-v1", None, 4),
+        ("CartPole-v1", {"sutton_barto_reward": False}, 4),
+        ("rlfleet/CartPoleNoVelocity-v1", None, 2),
+    ],
+)
+def test_cartpole_matches_single_envs_stepped_by_hand(env_id, env_kwargs, width):
+    """Both the array fast path (no kwargs) and the generic loop equal gymnasium's own env;
+    the no-velocity variant too (positions only, same dynamics)."""
     k, steps, seed = 4, 300, 123
-    venv = make_vector_env("CartPole-v1", k, seed, max_episode_steps=40, env_kwargs=env_kwargs)
+    venv = make_vector_env(env_id, k, seed, max_episode_steps=40, env_kwargs=env_kwargs)
     assert isinstance(venv, VectorCartPole) == (env_kwargs is None)
     assert venv.num_envs == k and venv.num_actions == 2
-    assert venv.obs_shape == (4,) and venv.obs_dtype == np.float32
+    assert venv.obs_shape == (width,) and venv.obs_dtype == np.float32
     obs = venv.reset()
-    assert obs.shape == (k, 4)
+    assert obs.shape == (k, width)
 
-    refs = [gym.make("CartPole-v1", max_episode_steps=40) for _ in range(k)]
+    refs = [gym.make(env_id, max_episode_steps=40) for _ in range(k)]
     ref_obs = [e.reset(seed=seed + i)[0] for i, e in enumerate(refs)]
     np.testing.assert_array_equal(obs, np.stack(ref_obs))
     ref_ret = [0.0] * k

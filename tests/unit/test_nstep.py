@@ -178,7 +178,9 @@ def test_one_step_fields_match_naive_one_step_reference(n):
     rng = np.random.default_rng(7 + n)
     gamma, num_envs, obs_shape = 0.95, 3, (2,)
     batches = random_run(rng, num_envs, 150, obs_shape, p_term=0.1, p_trunc=0.06)
-    got = collect(NStepAccumulator(num_envs, n, gamma, obs_shape, np.float32, one_step=True), batches)
+    got = collect(
+        NStepAccumulator(num_envs, n, gamma, obs_shape, np.float32, one_step=True), batches
+    )
     plain = collect(NStepAccumulator(num_envs, n, gamma, obs_shape, np.float32), batches)
     for key in plain:  # the n-step part is unchanged by the option
         np.testing.assert_array_equal(got[key], plain[key], err_msg=key)

@@ -140,11 +140,15 @@ def run_policy(
     seed: int = 0,
     env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run a learned policy (obs -> action) for one episode of NetSimEnv and measure."""
+    """Run a learned policy (obs -> action; its ``reset()``, if any, is called first) for one
+    episode of NetSimEnv and measure."""
     from rlfleet.envs.netsim.env import NetSimEnv  # gymnasium only when needed
 
     env = NetSimEnv(sc, duration_s=duration_s, **(env_kwargs or {}))
     obs, _ = env.reset(seed=seed)
+    reset_memory = getattr(policy, "reset", None)  # policies with an LSTM core start afresh
+    if callable(reset_memory):
+        reset_memory()
     ret = 0.0
     while True:
         obs, r, term, trunc, _ = env.step(int(policy(obs)))
