@@ -1,6 +1,9 @@
 """Shared test setup.
 
 * Marks every test by the folder it lives in: tests/unit, tests/integration, tests/e2e.
+* ``one_torch_thread``: torch intra-op threads set to 1 for a test and restored after (tests of
+  tiny tensors that share this 2-core machine with measurements); modules opt in with
+  ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
 * ``redis_server`` / ``tls_redis_server``: a real, throw-away ``redis-server`` per test (free
   loopback port, password, no persistence), for the integration and end-to-end tests. Skips (with
   the reason) only when the ``redis-server`` binary is missing; CI installs the Debian package,
@@ -26,6 +29,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker in ("unit", "integration", "e2e"):
             if marker in parts:
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    import torch  # only the modules that use it pay for the import
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 PASSWORD = "s3cret-test-pw"

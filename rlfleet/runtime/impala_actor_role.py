@@ -46,13 +46,9 @@ def first_params(params: ParamSource, flat: np.ndarray, link: StatusLink) -> int
 
 
 def encode_unroll(unroll: dict[str, np.ndarray], actor_index: int | str) -> bytes:
-    """One unroll as a codec message; ``env_steps`` in the metadata is T * K.
-
-    The codec carries arrays of at least one dimension, so ``policy_version`` travels as
-    ``int64[1]``; the learner turns it back into a scalar.
-    """
+    """One unroll as a codec message; ``env_steps`` in the metadata is T * K."""
     version = int(unroll["policy_version"])
-    arrays = {**unroll, "policy_version": np.array([version], dtype=np.int64)}
+    arrays = {**unroll, "policy_version": np.array(version, dtype=np.int64)}
     meta = {
         "actor": actor_index,
         "policy_version": version,

@@ -48,8 +48,7 @@ def unroll_problem(
     num_actions: int,
     core_size: int = 0,
 ) -> str:
-    """Why ``arrays`` (an unroll as it arrives: ``policy_version`` is ``int64[1]`` on the wire) is
-    not an unroll this learner can use, or "" (vectorised checks, no per-step Python loop).
+    """Why ``arrays`` (an unroll as it arrives) is not an unroll this learner can use, or "" (vectorised checks, no per-step Python loop).
     ``core_size`` is the learner's LSTM width (0: feed-forward, and no core state expected)."""
     missing = [key for key in UNROLL_KEYS if key not in arrays]
     if missing:
@@ -78,8 +77,8 @@ def unroll_problem(
     if index.dtype.name != "int64" or index.shape != (len(final_obs), 2):
         return f"final_obs_index is {index.dtype.name}{list(index.shape)}, expected [{len(final_obs)}, 2]"
     version = arrays["policy_version"]
-    if version.dtype.name != "int64" or version.shape != (1,):
-        return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[1]"
+    if version.dtype.name != "int64" or version.shape != ():
+        return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[]"
     if core_size:
         state = arrays[CORE_STATE_KEY]
         if state.dtype.name != "float32" or state.shape != (2, k, core_size):
@@ -233,7 +232,7 @@ class ImpalaLearner:
         with self._lock:
             self.counters.unrolls += 1
             self.counters.env_steps += int(message.arrays["action"].size)
-        return {**message.arrays, "policy_version": message.arrays["policy_version"].reshape(())}
+        return message.arrays
 
     def _hand_over(self, batch: dict[str, np.ndarray]) -> None:
         while not self.stop_event.is_set():

@@ -490,6 +490,7 @@ class LocalFleet:
             "solved_at_s": self.result.solved_at_s,
             "actors": self.num_actors,
             "pretrain": getattr(self, "_pretrain", None),
+            "replay_service_wait_s": self._learner_stats.get("replay_service_wait_s"),
             "restarts": self.result.actor_restarts,
         }
 

@@ -148,6 +148,9 @@ class Learner:
         self.store = store
         # a store that samples elsewhere inserts there too and hands over ready batches
         self.remote = bool(getattr(store, "remote", False))
+        # When the replay service last delivered a batch (remote only): the progress line says
+        # how long the learner has waited, instead of showing a silent 0 updates/s.
+        self._last_remote_batch = time.monotonic()
         self.limiter = build_limiter(config)
         self.counters = Counters()
         self.flat = np.empty(param_count(net), np.float32)
@@ -275,6 +278,7 @@ class Learner:
         drawn = self.store.take(self.beta(), timeout=0.1)
         if drawn is None:
             return None
+        self._last_remote_batch = time.monotonic()
         done = self.store.counts()
         with self.lock:
             self.counters.sampled += done.sampled
@@ -360,6 +364,9 @@ class Learner:
             wait_fraction=self._wait_s / dt,
             rejected=inbox.rejected + self.bad_messages,
             beta=self.beta(),
+            replay_service_wait_s=(
+                time.monotonic() - self._last_remote_batch if self.remote else None
+            ),
             metrics={f"learner/{k}": float(np.mean(v)) for k, v in self._parts.items() if v},
         )
         self._parts.clear()

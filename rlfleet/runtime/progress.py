@@ -13,6 +13,9 @@ from rich.text import Text
 
 from rlfleet.runtime.apex_config import ApexConfig
 
+#: Seconds without a batch from the replay service before the progress line says so.
+SERVICE_WAIT_NOTICE_S = 10.0
+
 
 def _fmt_time(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
@@ -54,6 +57,14 @@ class Progress:
             return (
                 f"{self.config.env.id}  {_fmt_time(s['wall_s'])}  pre-training on "
                 f"demonstrations: update {pretrain[0]:,} of {pretrain[1]:,}"
+            )
+        waited = s.get("replay_service_wait_s")
+        if waited is not None and waited >= SERVICE_WAIT_NOTICE_S:
+            # The learner samples through `rlfleet replay`: without it nothing moves.
+            return (
+                f"{self.config.env.id}  {_fmt_time(s['wall_s'])}  no batch from the replay "
+                f"service for {waited:.0f} s: is `rlfleet replay --redis URL --run NAME` running "
+                f"for this run?  updates {_fmt(s['updates'])}  env steps {_fmt(s['env_steps'])}"
             )
         buffer = (  # IMPALA has no replay: what waits for the learner is unrolls
             f"replay {_fmt(s['replay_size'])}"

@@ -82,7 +82,8 @@ def encode(
     specs: list[list[Any]] = []
     chunks: list[bytes | memoryview] = []
     for name, array in (arrays or {}).items():
-        arr = np.ascontiguousarray(array)
+        # np.require, not np.ascontiguousarray: the latter turns a 0-d array into shape (1,).
+        arr = np.require(array, requirements="C")
         dtype = arr.dtype.name
         if dtype not in ALLOWED_DTYPES:
             raise CodecError(

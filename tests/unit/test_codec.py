@@ -20,6 +20,8 @@ def _batch():
         "done": np.array([True, False, False, True, False]),
         "frames": rng.integers(0, 255, size=(2, 4, 84, 84), dtype=np.uint8),
         "empty": np.zeros((0, 3), np.float32),
+        "scalar": np.array(7, np.int64),  # 0-d stays 0-d
+        "strided": np.arange(12, dtype=np.float32).reshape(3, 4)[:, ::2],  # not contiguous
     }
 
 
@@ -32,6 +34,7 @@ def test_round_trip_preserves_arrays_and_meta():
     assert message.meta == {"actor": 3, "policy_version": 17, "x": [1.5, None]}
     for name, array in batch.items():
         assert message.arrays[name].dtype == array.dtype
+        assert message.arrays[name].shape == array.shape, name
         np.testing.assert_array_equal(message.arrays[name], array)
 
 

@@ -19,14 +19,7 @@ from rlfleet.algorithms.impala import (
 from rlfleet.errors import ConfigError
 from rlfleet.models.networks import build_policy_value_network
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Long measurements share this 2-core machine; the tensors here are tiny anyway.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -31,12 +31,7 @@ from rlfleet.transport.codec import decode
 T, K, H = 5, 3, 6
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _lstm(obs_dim: int = 4, actions: int = 2, size: int = H, seed: int = 0):
@@ -146,7 +141,7 @@ def _run_actor(config, net, stop_after: int) -> list[dict[str, np.ndarray]]:
     for payload in payloads:
         arrays = decode(payload).arrays
         assert unroll_problem(arrays, T, (4,), np.dtype(np.float32), 2, core_size=H) == ""
-        out.append({**arrays, "policy_version": arrays["policy_version"].reshape(())})
+        out.append(arrays)
     return out
 
 
@@ -262,7 +257,7 @@ def test_builder_carries_the_state_that_starts_each_unroll():
 def test_learner_boundary_checks_name_core_state_problems():
     config = _config("env.max_episode_steps=4")
     unroll = _run_actor(config, build_network(config, (4,), 2), stop_after=1)[0]
-    arrays = {**unroll, "policy_version": np.array([0])}
+    arrays = unroll
 
     def problem(**change) -> str:
         return unroll_problem({**arrays, **change}, T, (4,), np.dtype(np.float32), 2, H)

@@ -19,14 +19,7 @@ from rlfleet.math.policy_losses import (
     policy_gradient_loss,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Other benchmarks share this machine; these tensors are tiny anyway.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 T, B, A = 7, 5, 4

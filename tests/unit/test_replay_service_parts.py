@@ -208,3 +208,31 @@ def test_service_takes_mode_and_beta_and_counts_what_it_cannot_apply():
     service.on_update(decode(encode(PRIORITIES_KIND, arrays, {"service": "me", "split": 2})))
     assert service.malformed == 1 and "empty slot" in service.last_error  # nothing stored yet
     assert service.room.is_set()  # every message from the learner means a consumed batch
+
+
+def test_a_learner_without_batches_from_the_service_says_how_long_it_has_waited(tmp_path: Path):
+    from rlfleet.runtime.learner import Learner
+    from rlfleet.runtime.progress import SERVICE_WAIT_NOTICE_S, Progress
+
+    class Link:
+        sent: list[dict[str, Any]] = []
+
+        def send(self, kind: str, **meta: Any) -> None:
+            self.sent.append(meta)
+
+    store = RemoteStore(config(), OBS, F32, FakeInbox([]), FakeSink())
+    learner = Learner(config(), tmp_path, 0, store)
+    learner._last_remote_batch -= 42.0  # as if 42 s passed without a batch
+    assert learner._take_remote() is None
+    learner.report(Link(), since=0.0, updates_before=0, inbox=store)
+    waited = Link.sent[-1]["replay_service_wait_s"]
+    assert 42.0 <= waited < 60.0
+
+    progress = Progress(config(), enabled=False)
+    snapshot = {"wall_s": 50.0, "env_steps": 0, "steps_per_s": 0.0, "updates": 0}
+    snapshot.update(updates_per_s=0.0, replay_size=0, queued_unrolls=None, episode_return=None)
+    snapshot.update(last_eval=None, solved_at_s=None, actors=2, pretrain=None, restarts=0)
+    line = progress.render({**snapshot, "replay_service_wait_s": waited})
+    assert "no batch from the replay service for 42 s" in line and "rlfleet replay" in line
+    quiet = progress.render({**snapshot, "replay_service_wait_s": SERVICE_WAIT_NOTICE_S / 2})
+    assert "replay service" not in quiet and "env steps" in quiet

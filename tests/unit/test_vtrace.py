@@ -16,14 +16,7 @@ import torch
 from rlfleet.errors import ConfigError
 from rlfleet.math.vtrace import vtrace_from_importance_weights, vtrace_from_logits
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Other benchmarks share this machine; these tensors are tiny anyway.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _clip(x: float, threshold: float | None) -> float:
