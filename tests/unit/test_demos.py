@@ -285,3 +285,28 @@ def test_record_rejects_bad_actions() -> None:
         record_episodes("CartPole-v1", lambda obs: 7, 1, seed=0)
     with pytest.raises(ConfigError, match="episodes must be"):
         record_episodes("CartPole-v1", angle_policy, 0, seed=0)
+
+
+def test_recording_resets_a_policy_with_memory_before_every_episode():
+    """A recurrent checkpoint's policy has reset(); each episode must start from a clean state."""
+
+    class CountingPolicy:
+        def __init__(self) -> None:
+            self.resets = 0
+            self.steps_since_reset: list[int] = []
+            self._steps = 0
+
+        def reset(self) -> None:
+            self.steps_since_reset.append(self._steps)
+            self.resets += 1
+            self._steps = 0
+
+        def __call__(self, obs: np.ndarray) -> int:
+            self._steps += 1
+            return angle_policy(obs)
+
+    policy = CountingPolicy()
+    demos = record_episodes("CartPole-v1", policy, 4, seed=3, source="script:t:counting")
+    assert policy.resets == 4
+    lengths = np.bincount(demos.episode_id).tolist()
+    assert policy.steps_since_reset == [0, *lengths[:-1]]  # each reset ends the previous episode

@@ -145,3 +145,23 @@ def test_competing_flow_shares_the_link() -> None:
     env = NetSimEnv("buffer_bdp", duration_s=2.0, competing=["cubic"])
     _rollout(env, [3] * 30)
     assert len(env.net.flows) == 2 and env.net.flows[1].rx_times
+
+
+def test_run_policy_resets_a_policy_with_memory_before_its_episode() -> None:
+    """A recurrent checkpoint's policy (rlfleet netsim eval checkpoint:...) starts afresh."""
+    from rlfleet.envs.netsim.evaluate import run_policy
+
+    calls: list[str] = []
+
+    class Remembering:
+        def reset(self) -> None:
+            calls.append("reset")
+
+        def __call__(self, obs: np.ndarray) -> int:
+            calls.append("act")
+            return 0
+
+    sc = next(iter(PANTHEON.values()))
+    metrics = run_policy(sc, Remembering(), duration_s=1.0, seed=0)
+    assert calls[0] == "reset" and calls.count("reset") == 1 and calls.count("act") > 1
+    assert "episode_return" in metrics
