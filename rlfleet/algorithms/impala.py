@@ -217,6 +217,8 @@ class ImpalaUpdate:
                 f"final_obs_index lists {len(index)} steps but truncated marks"
                 f" {int(trunc.sum())}; every truncated step needs exactly one final_obs"
             )
+        if (trunc & ~out["done"].bool()).any():
+            raise ConfigError("a truncated step is not marked done; truncation ends the episode")
         out["final_obs_index"] = index
         if self.recurrent:
             if CORE_STATE_KEY not in batch:
@@ -243,12 +245,16 @@ class ImpalaUpdate:
         # same); obs[0]'s start state was already reset by the actor.
         reset = torch.zeros(t + 1, b, dtype=torch.bool)
         reset[1:] = b_["done"].bool()
-        logits_all, values, states = self.net.unroll(obs, b_[CORE_STATE_KEY], reset)
+        logits_all, values, states_after = self.net.unroll(obs, b_[CORE_STATE_KEY], reset)
         final_values = values.new_zeros(len(index))
         if len(index):
             with torch.no_grad():
-                # x_final follows obs[t] in the same episode: it sees the state after step t.
-                after = states[index[:, 0], :, index[:, 1]].transpose(0, 1).contiguous()
+                # x_final follows obs[t] in the same episode: it sees the state after step t,
+                # which unroll returns because done[t] resets a row before obs[t+1]. Truncations
+                # are rare (one per time limit), so gathering them one by one is cheap.
+                after = torch.stack(
+                    [states_after[int(ti)][:, int(bi)] for ti, bi in index.tolist()], dim=1
+                )
                 _, final_values, _ = self.net(b_["final_obs"].to(obs.dtype), after)
         return logits_all[:t], values, final_values
 

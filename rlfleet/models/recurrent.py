@@ -30,7 +30,10 @@ def is_recurrent(net: nn.Module) -> bool:
 
 
 class LSTMPolicyValueNetwork(nn.Module):
-    """``torso -> LSTMCell(lstm_size) -> (logits [B, A], value [B])``.
+    """``torso -> LSTM(lstm_size) -> (logits [B, A], value [B])``.
+
+    The core is a one-layer :class:`torch.nn.LSTM`, so :meth:`unroll` runs whole stretches of
+    time in one call (its fused C++ loop) and breaks only where some episode starts.
 
     Args:
         torso: feature extractor with ``out_features`` (see :func:`rlfleet.models.build_torso`).
@@ -45,7 +48,7 @@ class LSTMPolicyValueNetwork(nn.Module):
         if isinstance(lstm_size, bool) or int(lstm_size) != lstm_size or lstm_size < 1:
             raise ConfigError(f"lstm_size must be an integer >= 1, got {lstm_size!r}")
         self.torso = torso
-        self.core = nn.LSTMCell(torso.out_features, int(lstm_size))
+        self.core = nn.LSTM(torso.out_features, int(lstm_size))
         self.policy = nn.Linear(int(lstm_size), num_actions)
         self.value = nn.Linear(int(lstm_size), 1)
         self.num_actions = num_actions
@@ -58,25 +61,19 @@ class LSTMPolicyValueNetwork(nn.Module):
     def _heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.policy(h), self.value(h).squeeze(-1)
 
-    def core_step(
-        self, features: torch.Tensor, state: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One core step on torso features ``[B, F]``: ``(logits, value, new_state)``."""
-        h, c = self.core(features, (state[0], state[1]))
-        logits, value = self._heads(h)
-        return logits, value, torch.stack((h, c))
-
     def forward(
         self, obs: torch.Tensor, state: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One step: observations ``[B, *obs]`` and state ``[2, B, H]`` ->
         ``(logits [B, A], value [B], new_state [2, B, H])``."""
         self._check_state(state, len(obs))
-        return self.core_step(self.torso(obs), state)
+        out, (h, c) = self.core(self.torso(obs)[None], (state[0:1], state[1:2]))
+        logits, value = self._heads(out[0])
+        return logits, value, torch.cat((h, c))
 
     def unroll(
         self, obs: torch.Tensor, state: torch.Tensor, reset: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
         """Run the core along time.
 
         Args:
@@ -86,9 +83,11 @@ class LSTMPolicyValueNetwork(nn.Module):
                 observation of a new episode).
 
         Returns:
-            ``logits [T, B, A]``, ``values [T, B]`` and ``states [T, 2, B, H]``: the state
-            *after* each step (before any reset of the next one), from which the value of a
-            truncated episode's true final observation is computed.
+            ``logits [T, B, A]``, ``values [T, B]``, and ``{t: state [2, B, H]}``, the state
+            *after* step t (before any reset of step t+1) for every t that ends a stretch: the
+            last step and every step followed by a reset in some row. So the state after the
+            last step of any episode that ends inside the unroll is there (a truncated
+            episode's final observation is valued from it).
         """
         t, b = obs.shape[:2]
         self._check_state(state, b)
@@ -96,16 +95,22 @@ class LSTMPolicyValueNetwork(nn.Module):
             raise ConfigError(f"reset has shape {tuple(reset.shape)}; expected [T, B] = [{t}, {b}]")
         # The torso has no state: one batched pass over all T*B observations.
         features = self.torso(obs.reshape(t * b, *obs.shape[2:])).reshape(t, b, -1)
-        keep = (~reset.bool()).to(features.dtype)[:, None, :, None]  # [T, 1, B, 1]
-        hs, states = [], []
-        for i in range(t):  # the recurrence itself is sequential in time
-            state = state * keep[i]
-            h, c = self.core(features[i], (state[0], state[1]))
-            state = torch.stack((h, c))
-            hs.append(h)
-            states.append(state)
-        logits, values = self._heads(torch.stack(hs))
-        return logits, values, torch.stack(states)
+        reset = reset.bool()
+        # Stretches of time with no reset inside: [start, end) with a reset (in some row) only
+        # at start. The LSTM runs each stretch in one call; resets are applied between calls.
+        any_reset = reset.any(dim=1).tolist()
+        starts = [0, *(i for i in range(1, t) if any_reset[i])]
+        h, c = state[0:1], state[1:2]
+        outputs, after = [], {}
+        for start, end in zip(starts, [*starts[1:], t], strict=True):
+            if any_reset[start]:
+                keep = (~reset[start]).to(h.dtype)[None, :, None]
+                h, c = h * keep, c * keep
+            out, (h, c) = self.core(features[start:end], (h, c))
+            outputs.append(out)
+            after[end - 1] = torch.cat((h, c))
+        logits, values = self._heads(torch.cat(outputs))
+        return logits, values, after
 
     def _check_state(self, state: torch.Tensor, batch: int) -> None:
         if tuple(state.shape) != (2, batch, self.lstm_size):

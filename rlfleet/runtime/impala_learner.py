@@ -97,6 +97,8 @@ def unroll_problem(
     if ((action < 0) | (action >= num_actions)).any():
         return f"actions outside [0, {num_actions})"
     trunc = arrays["truncated"]
+    if (trunc & ~arrays["done"]).any():
+        return "truncated steps not marked done"
     if len(index):
         if ((index < 0) | (index >= np.array([t, k]))).any():
             return "final_obs_index points outside the unroll"

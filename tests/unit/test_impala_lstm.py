@@ -57,28 +57,47 @@ def _config(*overrides: str):
 # ----------------------------------------------------------------------------- network
 
 
-def test_unroll_matches_a_naive_step_by_step_loop_with_resets():
+def _naive_lstm_step(net, x, h, c):
+    """The LSTM equations written out from the weights (gate order i, f, g, o)."""
+    core = net.core
+    gates = x @ core.weight_ih_l0.T + core.bias_ih_l0 + h @ core.weight_hh_l0.T + core.bias_hh_l0
+    i, f, g, o = gates.chunk(4, dim=-1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
+
+
+@pytest.mark.parametrize("p_reset", [0.0, 0.3, 1.0])
+def test_unroll_matches_a_naive_step_by_step_loop_with_resets(p_reset):
     net = _lstm(obs_dim=3, actions=3)
     t, b = 7, 4
     rng = np.random.default_rng(0)
     obs = torch.from_numpy(rng.normal(size=(t, b, 3)).astype(np.float32))
     state = torch.from_numpy(rng.normal(size=(2, b, H)).astype(np.float32))
-    reset = torch.from_numpy(rng.random((t, b)) < 0.3)
-    reset[0, 0] = True
-    logits, values, states = net.unroll(obs, state, reset)
-    assert logits.shape == (t, b, 3) and values.shape == (t, b) and states.shape == (t, 2, b, H)
+    reset = torch.from_numpy(rng.random((t, b)) < p_reset)
+    reset[0, 0] = p_reset > 0
+    logits, values, after = net.unroll(obs, state, reset)
+    assert logits.shape == (t, b, 3) and values.shape == (t, b)
+    # the state after the last step, and after every step followed by a reset in some row
+    assert set(after) == {t - 1} | {i - 1 for i in range(1, t) if reset[i].any()}
     with torch.no_grad():
         for j in range(b):  # one environment at a time, one step at a time
             h, c = state[0, j : j + 1].clone(), state[1, j : j + 1].clone()
             for i in range(t):
                 if reset[i, j]:
                     h, c = torch.zeros_like(h), torch.zeros_like(c)
-                feat = net.torso(obs[i, j : j + 1])
-                h, c = net.core(feat, (h, c))
+                h, c = _naive_lstm_step(net, net.torso(obs[i, j : j + 1]), h, c)
                 torch.testing.assert_close(logits[i, j], net.policy(h)[0])
                 torch.testing.assert_close(values[i, j], net.value(h)[0, 0])
-                torch.testing.assert_close(states[i, 0, j], h[0])
-                torch.testing.assert_close(states[i, 1, j], c[0])
+                if i in after:
+                    torch.testing.assert_close(after[i][0, j], h[0])
+                    torch.testing.assert_close(after[i][1, j], c[0])
+            one_logits, _, _ = (
+                net(obs[t - 1, j : j + 1], after[t - 2][:, j : j + 1])
+                if (t - 2 in after and not reset[t - 1, j])
+                else (None, None, None)
+            )
+            if one_logits is not None:  # a single step from a returned state agrees too
+                torch.testing.assert_close(one_logits[0], logits[t - 1, j])
 
 
 def test_core_holder_keeps_state_between_calls_and_zeroes_only_ended_episodes():
@@ -164,8 +183,16 @@ def test_learner_reproduces_the_actors_logits_across_episode_and_unroll_boundari
     # the learner's policy is not the actor's.
     zeroed = {**batch, CORE_STATE_KEY: np.zeros_like(batch[CORE_STATE_KEY])}
     assert update.log_rhos(zeroed).abs().max() > 1e-3
-    no_done = {**batch, "done": np.zeros_like(batch["done"])}
-    assert update.log_rhos(no_done).abs().max() > 1e-3
+    t = batch["action"].shape[0]
+    with torch.no_grad():
+        obs, state = torch.from_numpy(batch["obs"][:t]), torch.from_numpy(batch[CORE_STATE_KEY])
+        no_resets, _, _ = learner_net.unroll(
+            obs, state, torch.zeros(batch["done"].shape, dtype=bool)
+        )
+    assert (no_resets - torch.from_numpy(batch["behaviour_logits"])).abs().max() > 1e-3
+    inconsistent = {**batch, "done": np.zeros_like(batch["done"])}
+    with pytest.raises(ConfigError, match="truncated step is not marked done"):
+        update.log_rhos(inconsistent)
 
 
 def test_truncated_step_bootstraps_from_the_core_state_after_that_step():

@@ -191,6 +191,7 @@ def _corrupt(arrays: dict[str, np.ndarray], key: str, value) -> dict[str, np.nda
             lambda a: _corrupt(a, "truncated", np.zeros_like(a["truncated"])),
             "distinct truncated steps",
         ),
+        (lambda a: _corrupt(a, "done", np.zeros_like(a["done"])), "not marked done"),
     ],
 )
 def test_malformed_unrolls_are_named_not_crashed_on(mutate, match):
