@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from rlfleet.bench.cartpole import (
+from rlfleet.bench.cartpole.records import (
     RunRecord,
     SolveTracker,
     finalize,
-    ratios,
     record_from_final_eval,
-    summarise,
 )
+from rlfleet.bench.cartpole.report import ratios, summarise
 from rlfleet.bench.sb3_peers import linear_schedule
 
 pytestmark = pytest.mark.unit
