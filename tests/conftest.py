@@ -16,11 +16,16 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# the checkout's root (tests of benchmarks/, outside the package, import it by name) and this
+# folder (shared fakes: ``from fakes import FakeLink``); importlib mode adds neither
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -2,7 +2,7 @@
 
     rlfleet train [PRESET] [--set section.key=value ...] [--run-dir DIR] [--resume DIR]
                   [--transport local|redis] [--redis URL] [--run NAME] [--keep-keys]
-                  [--teacher RUN_DIR_OR_CHECKPOINT]
+                  [--teacher RUN_DIR_OR_CHECKPOINT] [--in-process]
     rlfleet learner [PRESET] --redis URL --run NAME [train's options]   learner + evaluator here
     rlfleet actor --redis URL --run NAME [--actors K]                   actors that join a run
     rlfleet evaluator --redis URL --run NAME [--out DIR] [--interval S]  evaluations on this host
@@ -22,17 +22,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from rlfleet.errors import ConfigError, RlfleetError
 
+#: ``rlfleet bench NAME`` -> the module of the source checkout's ``benchmarks/`` folder.
 BENCHMARKS = {
-    "replay": "rlfleet.bench.replay",
-    "cartpole": "rlfleet.bench.cartpole",
-    "netsim": "rlfleet.bench.netsim",
-    "demos": "rlfleet.bench.demos",
-    "transport": "rlfleet.bench.transport",
-    "replay-service": "rlfleet.bench.replay_service",
-    "minatar": "rlfleet.bench.minatar",
+    "replay": "benchmarks.replay",
+    "cartpole": "benchmarks.cartpole",
+    "netsim": "benchmarks.netsim",
+    "demos": "benchmarks.demos",
+    "transport": "benchmarks.transport",
+    "replay-service": "benchmarks.replay_service",
+    "minatar": "benchmarks.minatar",
 }
 
 
@@ -116,6 +118,12 @@ def _train_parser(sub: argparse._SubParsersAction, name: str = "train") -> None:
         help="kickstart an IMPALA student from this teacher (an Ape-X or IMPALA run folder or "
         "checkpoint); the lambda schedule is the config's [kickstart] section",
     )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every role as a thread of this process instead of its own process (debugging: "
+        "a breakpoint in a learner step works; slower)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,14 +182,15 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
         local_actors=0 if args.command == "learner" else None,
         teacher=args.teacher,
         local_replay=args.command != "learner",  # with `rlfleet learner`: `rlfleet replay`
+        in_process=args.in_process,
     )
     return 0 if result is not None else 1
 
 
 def cmd_actor(args: argparse.Namespace) -> int:
 
-    from rlfleet.runtime.launcher import warm_up
-    from rlfleet.runtime.remote import RemoteActors
+    from rlfleet.fleet.hosts.actors import RemoteActors
+    from rlfleet.fleet.launcher import warm_up
 
     url = _redis_url(args, "actor")
     if args.actors < 1:
@@ -238,7 +247,7 @@ def _evaluator_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_evaluator(args: argparse.Namespace) -> int:
 
-    from rlfleet.runtime.remote_evaluator import RemoteEvaluator
+    from rlfleet.fleet.hosts.evaluator import RemoteEvaluator
 
     url = _redis_url(args, "evaluator")
     evaluator = RemoteEvaluator(
@@ -287,23 +296,17 @@ def _replay_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_replay(args: argparse.Namespace) -> int:
 
-    from rlfleet.runtime.remote_replay import RemoteReplay
+    from rlfleet.fleet.hosts.service import RemoteService
 
     url = _redis_url(args, "replay")
 
     def report(stats: dict) -> None:
-        print(
-            f"replay {stats['service']}: {stats['size']:,} items, {stats['inserted']:,} "
-            f"inserted, {stats['batches']:,} batches sent, {stats['updates']:,} priority "
-            f"updates ({stats['foreign']} foreign, {stats['malformed']} malformed, "
-            f"{stats['rejected']} experience rejected)",
-            flush=True,
-        )
+        print(service.describe(stats), flush=True)
 
     def standby(holder: str) -> None:
         print(f"run {args.run} is served by {holder}: waiting as a standby", flush=True)
 
-    service = RemoteReplay(url, args.run, learner_grace_s=args.learner_grace)
+    service = RemoteService(url, args.run, learner_grace_s=args.learner_grace)
     result = service.run(
         wait_s=args.wait, report=None if args.quiet else report, on_standby=standby
     )
@@ -315,11 +318,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def checkout_root() -> Path | None:
+    """The source checkout this rlfleet runs from (the folder holding ``benchmarks/``), or None
+    for an installed wheel, which does not ship the benchmarks."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "benchmarks" / "__init__.py").is_file() else None
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    """Dispatch to the checkout's ``benchmarks/`` folder (outside the library)."""
     import importlib
 
     if args.name not in BENCHMARKS:
         raise RlfleetError(f"unknown benchmark {args.name!r}; valid: {', '.join(BENCHMARKS)}")
+    root = checkout_root()
+    if root is None:
+        raise RlfleetError(
+            "the benchmarks live in the source checkout (benchmarks/), not in the installed "
+            "package: run `rlfleet bench` from a clone installed with `pip install -e .`"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     module = importlib.import_module(BENCHMARKS[args.name])
     return int(module.main(args.args) or 0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rlfleet.errors import ConfigError
-from rlfleet.runtime.metrics import read_metrics
+from rlfleet.fleet.metrics import read_metrics
 
 PANELS = (
     ("eval/return_mean", "greedy evaluation return"),

@@ -17,7 +17,7 @@ import numpy as np
 def load_greedy_policy(path: str) -> Callable[[np.ndarray], int]:
     """Greedy policy of an Ape-X or IMPALA checkpoint (argmax of Q-values or policy logits);
     the network is rebuilt from the saved config."""
-    from rlfleet.runtime.policy_nets import load_network
+    from rlfleet.agents.common.networks import load_network
 
     scores = load_network(Path(path)).scores()
     return GreedyPolicy(scores)

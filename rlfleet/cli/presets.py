@@ -6,9 +6,9 @@ import difflib
 from pathlib import Path
 from typing import Any
 
+from rlfleet.agents.registry import algorithm_of, config_class, config_from_dict
 from rlfleet.config import apply_overrides, describe, load_toml
 from rlfleet.errors import ConfigError
-from rlfleet.runtime.configs import AnyConfig, algorithm_of, config_class, config_from_dict
 
 PRESET_DIR = Path(__file__).with_name("presets")
 DEFAULT_PRESET = "cartpole"
@@ -31,7 +31,7 @@ def load_preset(name: str) -> dict[str, Any]:
     return load_toml(PRESET_DIR / f"{name}.toml")
 
 
-def build_config(preset: str | None, overrides: list[str]) -> AnyConfig:
+def build_config(preset: str | None, overrides: list[str]) -> Any:
     """Preset + ``--set`` overrides -> a validated config of the preset's ``run.algorithm``."""
     data = load_preset(preset or DEFAULT_PRESET)
     data.pop("preset", None)  # descriptive table, not config

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         from pathlib import Path
 
+        from rlfleet.agents.common.checkpoint import resolve_checkpoint
         from rlfleet.cli.policies import load_greedy_policy
-        from rlfleet.runtime.checkpoint import resolve_checkpoint
 
         folder = resolve_checkpoint(Path(args.checkpoint))
         policy, source = load_greedy_policy(str(folder)), f"checkpoint:{folder}"

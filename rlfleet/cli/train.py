@@ -6,16 +6,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+from rlfleet.agents.registry import config_from_dict
 from rlfleet.config import apply_overrides, load_toml
 from rlfleet.errors import ConfigError
-from rlfleet.runtime.configs import AnyConfig, config_from_dict
-from rlfleet.runtime.launcher import LocalFleet, RunResult
-
-ALGORITHM_NAMES = {"apex": "Ape-X DQN", "impala": "IMPALA"}
+from rlfleet.fleet.launcher import LocalFleet, RunResult
 
 
-def _check_budget_left(config: AnyConfig, counters: dict, resume: str) -> None:
+def _check_budget_left(config: Any, counters: dict, resume: str) -> None:
     """Refuse to resume a run that is already at one of its budgets: its roles would start only
     to be stopped at once. The message names the budget and how to raise it."""
     rc = config.run
@@ -38,59 +37,16 @@ def _check_budget_left(config: AnyConfig, counters: dict, resume: str) -> None:
             )
 
 
-def _validate_env(config: AnyConfig) -> None:
-    """Fail fast, before any process starts, on an unknown id or a continuous action space."""
-    from rlfleet.envs import check_discrete, make_env
-
-    env = make_env(config.env.id, env_kwargs=config.env.kwargs or None)
-    try:
-        name = ALGORITHM_NAMES.get(config.run.algorithm, config.run.algorithm)
-        check_discrete(env.action_space, config.env.id, algorithm=name)
-    finally:
-        env.close()
-
-
-def teacher_override(teacher: str, config: AnyConfig) -> str:
-    """``--teacher PATH`` as the override ``kickstart.teacher = <checkpoint folder>``, after
-    loading the teacher once here: a bad path or a teacher that does not fit the student's
-    environment fails before any process starts. The checkpoint is pinned (absolute path), so
-    a resumed run distils from the same teacher."""
-    if config.run.algorithm != "impala":
+def teacher_override(teacher: str, config: Any) -> str:
+    """``--teacher PATH`` as the override ``kickstart.teacher = PATH``, for agents whose config
+    has a ``[kickstart]`` section (the agent pins and checks the teacher before any process
+    starts)."""
+    if not hasattr(config, "kickstart"):
         raise ConfigError(
-            f"--teacher kickstarts an IMPALA student; this run's run.algorithm is "
-            f"{config.run.algorithm!r} (use an impala-* preset or --set run.algorithm=impala)"
+            f"--teacher kickstarts a student; run.algorithm {config.run.algorithm!r} has no "
+            "[kickstart] section (use an impala-* preset or --set run.algorithm=impala)"
         )
-    from rlfleet.runtime.checkpoint import resolve_checkpoint
-    from rlfleet.runtime.policy_nets import env_spec, load_teacher
-
-    folder = resolve_checkpoint(Path(teacher)).resolve()
-    obs_shape, _, num_actions = env_spec(config)
-    load_teacher(folder, config.kickstart.temperature, obs_shape, num_actions)
-    return f"kickstart.teacher={json.dumps(str(folder))}"
-
-
-def _resolve_demos(config: AnyConfig) -> None:
-    """Make ``dqfd.demos`` absolute (roles may run elsewhere) and check the file against the
-    environment now, before any process starts; a missing file says how to record one."""
-    dqfd = getattr(config, "dqfd", None)
-    if dqfd is None or not dqfd.enabled:
-        return
-    from rlfleet.envs import make_vector_env
-    from rlfleet.replay import load_demos
-
-    path = Path(dqfd.demos).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError(
-            f"dqfd.demos: no demonstration file at {str(path)!r}; record one first, e.g. "
-            f"`rlfleet record {config.env.id} --policy MODULE:FUNCTION --episodes 20 "
-            f"--out {dqfd.demos}` (see docs/demonstrations.md)"
-        )
-    probe = make_vector_env(config.env.id, 1, 0, env_kwargs=config.env.kwargs or None)
-    try:
-        load_demos(path, config.env.id, probe.obs_shape, probe.obs_dtype, probe.num_actions)
-    finally:
-        probe.close()
-    dqfd.demos = str(path)
+    return f"kickstart.teacher={json.dumps(str(Path(teacher).resolve()))}"
 
 
 REDIS_URL_ENV = "RLFLEET_REDIS_URL"
@@ -120,6 +76,7 @@ def train(
     local_actors: int | None = None,
     teacher: str | None = None,
     local_replay: bool = True,
+    in_process: bool = False,
 ) -> RunResult:
     """Run one training job. ``transport``/``run_name``/``keep_keys`` become ``--set
     transport.*`` overrides (so they land in config.toml); ``redis_url`` does not, since it may
@@ -127,12 +84,14 @@ def train(
     is ``rlfleet learner``: no actors here, they join from other hosts. ``teacher`` (a checkpoint
     or run folder) kickstarts an IMPALA student, see :func:`teacher_override`.
     ``local_replay=False``: with ``transport.replay_service``, the service is not started here
-    (``rlfleet learner``: it runs as ``rlfleet replay``, next to Redis)."""
+    (``rlfleet learner``: it runs as ``rlfleet replay``, next to Redis). ``in_process``: every
+    role a thread of this process (debugging: breakpoints work in any role)."""
+    from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
     from rlfleet.cli.presets import DEFAULT_PRESET, build_config
-    from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
-    from rlfleet.runtime.launcher import warm_up
+    from rlfleet.fleet.launcher import warm_up
 
-    warm_up()  # roles' imports (torch) load in the background while we validate
+    if not in_process:
+        warm_up()  # roles' imports (torch) load in the background while we validate
 
     if redis_url and transport is None:
         transport = "redis"  # an explicit URL means it (the environment variable does not)
@@ -167,8 +126,6 @@ def train(
         if run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = str(Path("runs") / f"{preset or DEFAULT_PRESET}-{stamp}")
-    _validate_env(config)
-    _resolve_demos(config)
     fleet = LocalFleet(
         config,
         run_dir,
@@ -177,7 +134,8 @@ def train(
         show_progress=show_progress,
         redis_url=redis_url if config.transport.kind == "redis" else None,
         local_actors=local_actors,
-        local_replay=local_replay,
+        local_service=local_replay,
+        in_process=in_process,
     )
     result = fleet.run()
     solved = (

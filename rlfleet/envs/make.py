@@ -42,7 +42,7 @@ def _ensure_registered() -> None:
     # Its failures are not swallowed: a broken netsim should be seen, not silently missing.
     spec = importlib.util.find_spec("rlfleet.envs.netsim")
     if spec is not None and spec.origin is not None:  # origin None: namespace dir, no __init__
-        from rlfleet.envs import netsim
+        import rlfleet.envs.netsim as netsim
 
         register = getattr(netsim, "register_netsim_envs", None)
         if register is not None:

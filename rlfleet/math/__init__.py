@@ -1,56 +1,61 @@
-"""Pure functions on arrays and tensors: targets, losses, returns. No processes, no I/O."""
+"""Pure functions on arrays and tensors: targets, losses, returns. No processes, no I/O.
 
-from rlfleet.math.dqfd import (
-    best_episodes_mask,
-    expert_batch_split,
-    l2_regularization,
-    large_margin_loss,
-    masked_mean,
-    temporal_consistency_loss,
-    transformed_double_q_target,
-    value_rescale,
-    value_rescale_inverse,
-)
-from rlfleet.math.dqn import double_q_target, huber, td_errors, weighted_huber_loss
-from rlfleet.math.policy_losses import (
-    KICKSTART_SCHEDULES,
-    action_log_probs,
-    baseline_loss,
-    distillation_loss,
-    entropy_loss,
-    kickstart_weight,
-    policy_gradient_loss,
-)
-from rlfleet.math.vtrace import (
-    VTraceFromLogitsReturns,
-    VTraceReturns,
-    vtrace_from_importance_weights,
-    vtrace_from_logits,
-)
+Names are loaded on first use (PEP 562), so ``from rlfleet.math.schedules import ...`` -- what
+configs validate against -- imports no torch.
+"""
 
-__all__ = [
-    "best_episodes_mask",
-    "expert_batch_split",
-    "l2_regularization",
-    "large_margin_loss",
-    "masked_mean",
-    "temporal_consistency_loss",
-    "transformed_double_q_target",
-    "value_rescale",
-    "value_rescale_inverse",
-    "KICKSTART_SCHEDULES",
-    "VTraceFromLogitsReturns",
-    "VTraceReturns",
-    "action_log_probs",
-    "baseline_loss",
-    "distillation_loss",
-    "double_q_target",
-    "entropy_loss",
-    "huber",
-    "kickstart_weight",
-    "policy_gradient_loss",
-    "td_errors",
-    "vtrace_from_importance_weights",
-    "vtrace_from_logits",
-    "weighted_huber_loss",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "best_episodes_mask",
+            "expert_batch_split",
+            "l2_regularization",
+            "large_margin_loss",
+            "masked_mean",
+            "temporal_consistency_loss",
+            "transformed_double_q_target",
+            "value_rescale",
+            "value_rescale_inverse",
+        ),
+        "dqfd",
+    ),
+    **dict.fromkeys(("double_q_target", "huber", "td_errors", "weighted_huber_loss"), "dqn"),
+    **dict.fromkeys(
+        (
+            "action_log_probs",
+            "baseline_loss",
+            "distillation_loss",
+            "entropy_loss",
+            "policy_gradient_loss",
+        ),
+        "policy_losses",
+    ),
+    **dict.fromkeys(("KICKSTART_SCHEDULES", "REDUCTIONS", "kickstart_weight"), "schedules"),
+    **dict.fromkeys(
+        (
+            "VTraceFromLogitsReturns",
+            "VTraceReturns",
+            "vtrace_from_importance_weights",
+            "vtrace_from_logits",
+        ),
+        "vtrace",
+    ),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rlfleet.math' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rlfleet.math.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,31 +1,42 @@
-"""rlfleet.models: Q-networks and policy-value networks (MLP, MinAtar CNN, Nature CNN),
-optionally with an LSTM core."""
+"""rlfleet.models: Q-networks and policy-value networks (MLP, MinAtar CNN, Nature CNN), optionally
+with an LSTM core, and parameters as one flat vector.
+
+Names are loaded on first use (PEP 562), so ``from rlfleet.models.names import ...`` -- what
+configs validate against -- imports no torch.
+"""
 
 from __future__ import annotations
 
-from rlfleet.models.networks import (
-    TORSOS,
-    DuelingHead,
-    PolicyValueNetwork,
-    QNetwork,
-    build_policy_value_network,
-    build_q_network,
-    build_torso,
-    resolve_torso,
-)
-from rlfleet.models.recurrent import CORES, CoreStateHolder, LSTMPolicyValueNetwork, is_recurrent
+import importlib
+from typing import Any
 
-__all__ = [
-    "CORES",
-    "TORSOS",
-    "CoreStateHolder",
-    "LSTMPolicyValueNetwork",
-    "is_recurrent",
-    "DuelingHead",
-    "PolicyValueNetwork",
-    "QNetwork",
-    "build_policy_value_network",
-    "build_q_network",
-    "build_torso",
-    "resolve_torso",
-]
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    **dict.fromkeys(("CORES", "TORSOS"), "names"),
+    **dict.fromkeys(
+        (
+            "DuelingHead",
+            "PolicyValueNetwork",
+            "QNetwork",
+            "build_policy_value_network",
+            "build_q_network",
+            "build_torso",
+            "resolve_torso",
+        ),
+        "networks",
+    ),
+    **dict.fromkeys(("CoreStateHolder", "LSTMPolicyValueNetwork", "is_recurrent"), "recurrent"),
+    **dict.fromkeys(("flatten_into", "layout_signature", "load_flat", "param_count"), "params"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rlfleet.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"rlfleet.models.{_EXPORTS[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from rlfleet.errors import ConfigError
-from rlfleet.models.recurrent import CORES, LSTMPolicyValueNetwork
+from rlfleet.models.names import CORES, TORSOS
+from rlfleet.models.recurrent import LSTMPolicyValueNetwork
 
 __all__ = [
     "TORSOS",
@@ -34,8 +35,6 @@ __all__ = [
     "build_torso",
     "resolve_torso",
 ]
-
-TORSOS = ("auto", "mlp", "minatar", "nature")
 
 
 def resolve_torso(obs_shape: tuple[int, ...], torso: str = "auto") -> str:

@@ -18,10 +18,7 @@ from torch import nn
 
 from rlfleet.errors import ConfigError
 
-__all__ = ["CORES", "CoreStateHolder", "LSTMPolicyValueNetwork", "is_recurrent"]
-
-CORES = ("none", "lstm")
-"""Valid ``model.core`` values: no core (feed-forward) or an LSTM."""
+__all__ = ["CoreStateHolder", "LSTMPolicyValueNetwork", "is_recurrent"]
 
 
 def is_recurrent(net: nn.Module) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from rlfleet.replay._pool import BlockPool
+from rlfleet.replay.blocks import BlockPool
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MUL = np.uint64(0xFF51AFD7ED558CCD)
@@ -213,7 +213,7 @@ class FrameStore:
     def gather(self, refs: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Bytes of the stacks of slots ``idx``: uint8 ``(B, stack, frame_bytes)``.
 
-        The output comes from a recycling pool (see ``_pool.py``): it is the caller's until
+        The output comes from a recycling pool (see ``blocks.py``): it is the caller's until
         every reference to it is gone, and then it is reused without new page faults.
         """
         b, stack = idx.shape[0], refs.shape[1]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rlfleet.replay import _kernels as K
+import rlfleet.replay.kernels as K
 from rlfleet.replay.fields import Spec
 from rlfleet.replay.snapshot import load_buffer, save_buffer
 from rlfleet.replay.storage import Sample, SlotStorage, check_float

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+import rlfleet.replay.kernels as K
 from rlfleet.errors import CheckpointError, ReplayError
-from rlfleet.replay import _kernels as K
 from rlfleet.replay.fields import BatchValidator, FieldSpec, FrameStackSpec, Spec, check_fields
 from rlfleet.replay.frames import FrameStore
 
@@ -114,6 +114,29 @@ class SlotStorage:
 
     def __len__(self) -> int:
         return self._num_reserved + self._ring_size
+
+    # -- reading ---------------------------------------------------------------------------
+    def _check_slots(self, indices: np.ndarray) -> np.ndarray:
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise ReplayError(
+                f"indices must be a 1-d integer array, got {idx.dtype}{list(idx.shape)}"
+            )
+        bad = (idx < 0) | (idx >= self._capacity)
+        if bad.any():
+            raise ReplayError(
+                f"index {int(idx[bad][0])} is outside the buffer; valid: 0..{self._capacity - 1}"
+            )
+        return idx.astype(np.int64, copy=False)
+
+    def get(self, indices: np.ndarray) -> dict[str, np.ndarray]:
+        """The fields stored in slots ``indices`` (copies; image fields reassembled from their
+        frames), e.g. to inspect what a replay holds. Reserved slots come first."""
+        return self._gather(self._check_slots(indices))
+
+    def generations(self, indices: np.ndarray) -> np.ndarray:
+        """How often each slot of ``indices`` has been written (what priority updates check)."""
+        return self._gens[self._check_slots(indices)].copy()
 
     # -- writing ---------------------------------------------------------------------------
     def _check_priorities(self, priorities: np.ndarray | None, n: int) -> np.ndarray | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import rlfleet.replay.kernels as K
 from rlfleet.errors import ReplayError
-from rlfleet.replay import _kernels as K
 
 FANOUT = 8
 

@@ -12,12 +12,19 @@ Decoding validates everything before touching the payload: magic, version, heade
 limits, dtype against an allow-list (no object dtypes, so nothing can execute), shapes, declared
 sizes against the real message length and the configured maximum, and decompressed sizes against
 the declared shape. Anything wrong raises :class:`~rlfleet.errors.CodecError`; callers count it and
-drop the message.
+drop the message, so no other exception type may escape on hostile input.
+
+Memory is bounded by what the header declares, never by what a payload claims: sizes are exact
+Python ints (``np.prod`` in int64 wraps around), every dimension and their product stay within
+``max_bytes``, all arrays together too, and decompression streams into a buffer of the declared
+size plus one byte, so a bomb is detected after one byte too many (see :func:`_decompress`).
 """
 
 from __future__ import annotations
 
+import reprlib
 import struct
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +45,19 @@ ALLOWED_DTYPES = frozenset(
     + ["float16", "float32", "float64"]
 )
 COMPRESSORS = ("raw", "zstd", "lz4")
+#: numpy 1.x builds at most 32 dimensions (numpy 2: 64); the wire allows what every numpy builds.
+_MAX_NDIM = 32
+#: lz4's smallest block size, the one :func:`encode` writes. The decompressor buffers one whole
+#: block, so a frame may only declare bigger blocks for arrays at least that big.
+_LZ4_BLOCK = 64 << 10
+#: error messages show hostile values shortened (a 1 MiB name, a list nested 1000 deep).
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
+_REPR.maxlevel = 3
+
+
+def _show(value: Any) -> str:
+    return _REPR.repr(value)
 
 
 def _compressor(name: str) -> Any:
@@ -89,11 +109,18 @@ def encode(
             raise CodecError(
                 f"array {name!r} has dtype {dtype}; wire dtypes: {', '.join(sorted(ALLOWED_DTYPES))}"
             )
+        if arr.ndim > _MAX_NDIM:
+            raise CodecError(
+                f"array {name!r} has {arr.ndim} dimensions; the wire allows {_MAX_NDIM}"
+            )
         data: bytes | memoryview = memoryview(arr).cast("B") if arr.size else b""
         codec = "raw"
         if compress != "raw" and arr.nbytes >= compress_min_bytes:
             module = _compressor(compress)
-            data = module.compress(bytes(data))
+            if compress == "lz4":  # today's default, pinned: decode limits the block size
+                data = module.compress(bytes(data), block_size=module.BLOCKSIZE_MAX64KB)
+            else:
+                data = module.compress(bytes(data))
             codec = compress
         specs.append([name, dtype, list(arr.shape), len(data), codec])
         chunks.append(data)
@@ -104,22 +131,45 @@ def encode(
 
 
 def _validate_spec(spec: Any, index: int) -> tuple[str, np.dtype, tuple[int, ...], int, str]:
+    """Type-check one ``[name, dtype, shape, nbytes, codec]`` entry; values may be any msgpack type."""
     if not (isinstance(spec, list) and len(spec) == 5):
         raise CodecError(f"array spec #{index} is not [name, dtype, shape, nbytes, codec]")
     name, dtype, shape, nbytes, codec = spec
     if not isinstance(name, str):
-        raise CodecError(f"array spec #{index}: name must be a string, got {name!r}")
-    if dtype not in ALLOWED_DTYPES:
-        raise CodecError(f"array {name!r}: dtype {dtype!r} not allowed on the wire")
-    if not isinstance(shape, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        raise CodecError(f"array spec #{index}: name must be a string, got {_show(name)}")
+    # isinstance first: `in` hashes, and a list or map as dtype is unhashable (TypeError).
+    if not (isinstance(dtype, str) and dtype in ALLOWED_DTYPES):
+        raise CodecError(f"array {_show(name)}: dtype {_show(dtype)} not allowed on the wire")
+    if not (
+        isinstance(shape, list)
+        and len(shape) <= _MAX_NDIM
+        and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
     ):
-        raise CodecError(f"array {name!r}: bad shape {shape!r}")
-    if not isinstance(nbytes, int) or nbytes < 0:
-        raise CodecError(f"array {name!r}: bad byte count {nbytes!r}")
-    if codec not in COMPRESSORS:
-        raise CodecError(f"array {name!r}: unknown codec {codec!r}")
+        raise CodecError(
+            f"array {_show(name)}: bad shape {_show(shape)} (at most {_MAX_NDIM} dims)"
+        )
+    if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
+        raise CodecError(f"array {_show(name)}: bad byte count {_show(nbytes)}")
+    if not (isinstance(codec, str) and codec in COMPRESSORS):
+        raise CodecError(f"array {_show(name)}: unknown codec {_show(codec)}")
     return name, np.dtype(dtype), tuple(shape), nbytes, codec
+
+
+def _declared_size(name: str, dtype: np.dtype, shape: tuple[int, ...], limit: int) -> int:
+    """The array's size in bytes, in exact Python ints (``np.prod`` in int64 wraps around).
+
+    Every dimension and the product of the non-zero ones must fit ``limit`` as well: shape
+    ``(0, 2**62)`` declares 0 bytes, yet numpy refuses to build it ("array is too big").
+    """
+    size = bound = dtype.itemsize
+    for dim in shape:
+        size *= dim
+        bound *= max(dim, 1)
+        if bound > limit:
+            raise CodecError(
+                f"array {_show(name)}: shape {_show(shape)} exceeds the size limit of {limit}"
+            )
+    return size
 
 
 def decode(
@@ -127,7 +177,11 @@ def decode(
     max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     kinds: frozenset[str] | set[str] | None = None,
 ) -> Message:
-    """Parse and validate one message; raises :class:`CodecError` on anything malformed."""
+    """Parse and validate one message; raises :class:`CodecError` on anything malformed.
+
+    ``max_bytes`` bounds the message on the wire and, separately, the arrays it declares (each,
+    and all together), so array buffers stay within it whatever the payloads claim.
+    """
     view = memoryview(data).cast("B")
     if len(view) > max_bytes:
         raise CodecError(f"message of {len(view)} bytes exceeds the limit of {max_bytes}")
@@ -155,47 +209,82 @@ def decode(
         raise CodecError("header is not a map with a string 'kind'")
     kind = header["kind"]
     if kinds is not None and kind not in kinds:
-        raise CodecError(f"unexpected message kind {kind!r}; expected one of {sorted(kinds)}")
+        raise CodecError(f"unexpected message kind {_show(kind)}; expected one of {sorted(kinds)}")
     meta = header.get("meta", {})
     specs = header.get("arrays", [])
     if not isinstance(meta, dict) or not isinstance(specs, list):
         raise CodecError("header 'meta' must be a map and 'arrays' a list")
+    limit = min(max_bytes, sys.maxsize)  # numpy indexes with ssize_t
+    declared = 0
     offset = start + header_len
     arrays: dict[str, np.ndarray] = {}
     for index, spec in enumerate(specs):
         name, dtype, shape, nbytes, codec = _validate_spec(spec, index)
-        expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if expected > max_bytes:
-            raise CodecError(f"array {name!r}: declared shape {shape} exceeds the size limit")
-        if offset + nbytes > len(view):
+        if name in arrays:
+            raise CodecError(f"array {_show(name)} appears twice")
+        expected = _declared_size(name, dtype, shape, limit)
+        declared += expected  # else N compressed arrays could each claim max_bytes
+        if declared > limit:
+            raise CodecError(f"arrays up to {_show(name)} declare {declared} bytes, over {limit}")
+        if nbytes > len(view) - offset:
             raise CodecError(
-                f"array {name!r}: declares {nbytes} bytes but only {len(view) - offset} remain"
+                f"array {_show(name)}: declares {nbytes} bytes but only {len(view) - offset} remain"
             )
-        payload = view[offset : offset + nbytes]
+        payload: bytes | memoryview = view[offset : offset + nbytes]
         offset += nbytes
         if codec != "raw":
             payload = _decompress(codec, payload, expected, name)
         if len(payload) != expected:
             raise CodecError(
-                f"array {name!r}: {len(payload)} bytes do not match shape {shape} of {dtype.name}"
+                f"array {_show(name)}: {len(payload)} bytes do not match shape {shape} of {dtype.name}"
             )
-        if name in arrays:
-            raise CodecError(f"array {name!r} appears twice")
         arrays[name] = np.frombuffer(payload, dtype=dtype).reshape(shape)
     if offset != len(view):
         raise CodecError(f"{len(view) - offset} trailing bytes after the declared arrays")
     return Message(kind=kind, meta=meta, arrays=arrays)
 
 
-def _decompress(codec: str, payload: memoryview, expected: int, name: str) -> memoryview:
+def _decompress(codec: str, payload: memoryview, expected: int, name: str) -> bytes:
+    """Decompress ``payload``, producing at most ``expected + 1`` bytes whatever it claims.
+
+    One-shot APIs size their output from the frame header (python-zstandard ignores
+    ``max_output_size`` when the frame states a content size; a skippable zstd frame makes it
+    allocate up to 4 GiB; ``lz4.frame.decompress`` trusts the content size). So: a size the frame
+    declares must equal ``expected``, then a streaming decoder reads into a buffer of
+    ``expected + 1`` bytes; the extra byte tells "too long" from "exact". ``decompressobj`` would
+    not do: its ``decompress`` has no output limit. Only the libraries' own error types are
+    caught: they mean the payload is corrupt, anything else is a bug.
+    """
     module = _compressor(codec)
-    try:
-        if codec == "zstd":
-            out = module.ZstdDecompressor().decompress(bytes(payload), max_output_size=expected)
-        else:
-            out = module.decompress(bytes(payload))
-    except Exception as exc:
-        raise CodecError(f"array {name!r}: corrupt {codec} payload: {exc}") from exc
-    if len(out) != expected:
-        raise CodecError(f"array {name!r}: decompressed to {len(out)} bytes, expected {expected}")
-    return memoryview(out)
+    where = f"array {_show(name)}: {codec} payload"
+    if codec == "zstd":
+        try:
+            claimed = module.frame_content_size(payload)  # -1 (not CONTENTSIZE_UNKNOWN): unstated
+            if claimed not in (-1, expected):
+                raise CodecError(f"{where} claims {claimed} bytes, the shape says {expected}")
+            with module.ZstdDecompressor().stream_reader(payload) as reader:
+                out = reader.read(expected + 1)
+                # more frames may follow; read on (junk there raises ZstdError)
+                if len(out) == expected and reader.read(1):
+                    raise CodecError(f"{where} decompresses to more than {expected} bytes")
+        except module.ZstdError as exc:
+            raise CodecError(f"{where} is corrupt: {exc}") from exc
+    else:
+        try:
+            info = module.get_frame_info(payload)
+            if info["content_size"] not in (0, expected):  # 0: not stated
+                claimed = info["content_size"]
+                raise CodecError(f"{where} claims {claimed} bytes, the shape says {expected}")
+            if info["block_size"] > max(expected, _LZ4_BLOCK):  # lz4 buffers a whole block
+                raise CodecError(f"{where} uses {info['block_size']}-byte blocks for {expected}")
+            decompressor = module.LZ4FrameDecompressor()
+            out = decompressor.decompress(payload, max_length=expected + 1)
+        except RuntimeError as exc:  # python-lz4 reports every LZ4F error as RuntimeError
+            raise CodecError(f"{where} is corrupt: {exc}") from exc
+        if len(out) == expected and not (decompressor.eof and not decompressor.unused_data):
+            raise CodecError(f"{where} is truncated or has trailing bytes")
+    if len(out) > expected:
+        raise CodecError(f"{where} decompresses to more than the {expected} bytes of its shape")
+    if len(out) < expected:
+        raise CodecError(f"{where} decompresses to {len(out)} bytes, its shape says {expected}")
+    return out

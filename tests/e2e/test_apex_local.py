@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from tiny_budget import TINY as TINY_BUDGET
 
+from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
 from rlfleet.cli.main import main
 from rlfleet.cli.policies import load_greedy_policy
 from rlfleet.cli.presets import build_config
-from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
-from rlfleet.runtime.launcher import LocalFleet
-from rlfleet.runtime.metrics import read_metrics
+from rlfleet.fleet.launcher import LocalFleet
+from rlfleet.fleet.metrics import read_metrics
 
 TINY = [*TINY_BUDGET, "run.snapshot_replay=true"]
 
@@ -80,7 +80,7 @@ def test_dead_actor_is_restarted_and_learning_goes_on(tmp_path):
     while fleet.result.updates < 20 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert fleet.result.updates >= 20, "the fleet never started learning"
-    victim = fleet._roles[("actor", 1)].process
+    victim = fleet.supervisor.get("actor", 1).handle
     os.kill(victim.pid, signal.SIGKILL)
     updates_at_kill = fleet.result.updates
     thread.join(timeout=60)

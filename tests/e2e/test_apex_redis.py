@@ -11,11 +11,11 @@ from typing import Any
 
 from tiny_budget import TINY
 
+from rlfleet.agents.common.checkpoint import latest_checkpoint
 from rlfleet.cli.main import main
 from rlfleet.cli.presets import build_config
-from rlfleet.runtime.checkpoint import latest_checkpoint
-from rlfleet.runtime.launcher import LocalFleet
-from rlfleet.runtime.metrics import read_metrics
+from rlfleet.fleet.launcher import LocalFleet
+from rlfleet.fleet.metrics import read_metrics
 from rlfleet.transport.redis import alive_actors, connect
 
 

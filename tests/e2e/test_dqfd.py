@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from tiny_budget import TINY
 
+from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
 from rlfleet.cli.main import main
+from rlfleet.fleet.metrics import read_metrics
 from rlfleet.replay import load_demos
-from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
-from rlfleet.runtime.metrics import read_metrics
 
 
 @pytest.fixture(scope="module")

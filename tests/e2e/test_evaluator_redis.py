@@ -11,8 +11,10 @@ from typing import Any
 
 from tiny_budget import TINY
 
-import rlfleet.runtime.remote_replay  # noqa: F401  (see _in_thread)
-import rlfleet.runtime.roles  # noqa: F401
+import rlfleet.fleet.bootstrap  # noqa: F401  (see _in_thread)
+import rlfleet.fleet.hosts.actors  # noqa: F401
+import rlfleet.fleet.hosts.evaluator  # noqa: F401
+import rlfleet.fleet.launcher  # noqa: F401
 from rlfleet.cli.main import main
 from rlfleet.transport.redis import connect
 

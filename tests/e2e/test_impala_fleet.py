@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from tiny_budget import TINY, TINY_IMPALA
 
+from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
 from rlfleet.cli.main import main
 from rlfleet.cli.policies import load_greedy_policy
-from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
-from rlfleet.runtime.metrics import read_metrics
+from rlfleet.fleet.metrics import read_metrics
 from rlfleet.transport.redis import connect
 
 
@@ -93,7 +93,9 @@ def test_kickstarted_students_of_apex_and_impala_teachers(tmp_path):
 def test_teacher_errors_are_clear_and_early(tmp_path, capsys):
     argv = ["train", "cartpole", "--run-dir", str(tmp_path / "x"), "--quiet"]
     assert main([*argv, "--teacher", str(tmp_path)]) == 2
-    assert "--teacher kickstarts an IMPALA student" in capsys.readouterr().err
+    assert "--teacher kickstarts a student; run.algorithm 'apex' has no [kickstart]" in (
+        capsys.readouterr().err
+    )
     argv = ["train", "impala-cartpole", "--run-dir", str(tmp_path / "y"), "--quiet"]
     assert main([*argv, "--teacher", str(tmp_path / "nothing")]) == 2
     assert "neither a checkpoint nor a run folder" in capsys.readouterr().err

@@ -13,11 +13,11 @@ from typing import Any
 
 from tiny_budget import TINY
 
+from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
 from rlfleet.cli.main import main
 from rlfleet.cli.presets import build_config
-from rlfleet.runtime.checkpoint import latest_checkpoint, read_state
-from rlfleet.runtime.launcher import LocalFleet
-from rlfleet.runtime.metrics import read_metrics
+from rlfleet.fleet.launcher import LocalFleet
+from rlfleet.fleet.metrics import read_metrics
 from rlfleet.transport.redis import alive_members, connect
 
 SERVICE = "transport.replay_service=true"
@@ -116,14 +116,14 @@ def test_a_killed_replay_service_is_restarted_and_learning_goes_on(tmp_path, red
     client = connect(redis_server.url)
     first = alive_members(client, "rs-kill", "replay")
     assert len(first) == 1
-    os.kill(fleet._roles[("replay", 0)].process.pid, signal.SIGKILL)  # no clean release
+    os.kill(fleet.supervisor.get("service").handle.pid, signal.SIGKILL)  # no clean release
     updates_at_kill = fleet.result.updates
     thread.join(timeout=120)
     assert not thread.is_alive()
     result = holder["result"]
     assert result.stop_reason == "time budget"
     assert result.updates > updates_at_kill + 50, "a new service served the learner again"
-    assert fleet._roles[("replay", 0)].incarnation == 1
+    assert fleet.supervisor.get("service").incarnation == 1
     assert result.final_returns
 
 
@@ -182,5 +182,7 @@ def test_redis_crash_and_restart_the_service_reconnects_and_serves_again(tmp_pat
     result = holder["result"]
     assert result.stop_reason == "time budget"
     assert result.updates > updates_after_outage + 50, "batches flowed again after the restart"
-    assert fleet._roles[("replay", 0)].incarnation == 0, "the service reconnected, not restarted"
+    assert fleet.supervisor.get("service").incarnation == 0, (
+        "the service reconnected, not restarted"
+    )
     assert result.final_returns

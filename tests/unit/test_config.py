@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from rlfleet.agents.apex.config import ApexConfig
+from rlfleet.agents.registry import config_from_dict
 from rlfleet.cli.presets import build_config, preset_names
 from rlfleet.config import dumps_toml, from_dict, load_toml, parse_override, to_dict
 from rlfleet.errors import ConfigError
-from rlfleet.runtime.apex_config import ApexConfig
-from rlfleet.runtime.configs import config_from_dict
 
 
 def test_every_preset_builds_and_round_trips_through_toml(tmp_path):

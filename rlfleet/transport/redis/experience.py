@@ -46,6 +46,7 @@ from rlfleet.transport.redis.connection import RETRYABLE, blocking_limit, descri
 from rlfleet.transport.redis.keys import check_name, key
 from rlfleet.transport.redis.resp import pack
 from rlfleet.transport.retry import Backoff
+from rlfleet.transport.schema import check_schema
 
 WHEN_FULL = ("block", "drop_oldest")
 #: Messages per round trip at most (one RPUSH carries them all).
@@ -346,28 +347,6 @@ class RedisOutbox:
             self.last_error = f"{type(exc).__name__}: {exc}"
             self._sender = None
             self._cond.notify_all()
-
-
-def check_schema(message: Message, expect: Mapping[str, tuple[str, tuple[int, ...]]]) -> str:
-    """Why ``message`` does not match ``expect`` (``name -> (dtype, per-item shape)``), or "".
-
-    Every expected array must be present with that dtype and shape ``(n, *per_item)``, with one
-    ``n`` shared by all of them (a batch of n transitions).
-    """
-    lengths: set[int] = set()
-    for name, (dtype, item_shape) in expect.items():
-        array = message.arrays.get(name)
-        if array is None:
-            return f"missing array {name!r}; expected {sorted(expect)}"
-        if array.dtype.name != dtype or array.ndim < 1 or array.shape[1:] != tuple(item_shape):
-            return (
-                f"array {name!r} is {array.dtype.name}{list(array.shape)}, "
-                f"expected {dtype}[n, {', '.join(map(str, item_shape))}]"
-            )
-        lengths.add(array.shape[0])
-    if len(lengths) > 1:
-        return f"arrays disagree on the batch length: {sorted(lengths)}"
-    return ""
 
 
 class RedisInbox:

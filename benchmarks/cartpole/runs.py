@@ -1,0 +1,73 @@
+"""The parent side of ``rlfleet bench cartpole``: one run at a time in its own process (an
+``rlfleet train cartpole`` run or an SB3 ``--child``), waited for and read back into a record."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+
+from benchmarks.cartpole.protocol import GRACE_S, PROTOCOL_SETTINGS
+from benchmarks.cartpole.records import RunRecord, finalize, record_from_final_eval
+from benchmarks.children import ChildRun, launch_child, output_tail, train_command
+
+#: Seconds to wait for a killed run's output after each signal.
+KILL_WAIT_S = 10.0
+
+
+def _launch(make_cmd: Callable[[float], list[str]], cap_s: float) -> ChildRun:
+    """Launch one run (see :func:`~benchmarks.children.launch_child`); a run still alive
+    ``GRACE_S`` after the cap is terminated with its whole process group."""
+    return launch_child(make_cmd, cap_s + GRACE_S, kill_wait_s=KILL_WAIT_S)
+
+
+def run_rlfleet(seed: int, cap_s: float, overrides: list[str]) -> RunRecord:
+    """One ``rlfleet train cartpole`` run in a fresh process, read back from final_eval.json."""
+    run_dir = tempfile.mkdtemp(prefix="rlfleet-bench-cartpole-")
+    settings = {"run.seed": str(seed), "run.max_seconds": str(cap_s), **PROTOCOL_SETTINGS}
+    cmd = train_command("cartpole", run_dir, settings, overrides)
+    rec = RunRecord("rlfleet", seed, cap_s, command=cmd)
+    child = _launch(lambda _launch_unix: cmd, cap_s)
+    launch = child.launch_unix
+    rec.process_wall_s = round(child.wall_s, 3)
+    path = os.path.join(run_dir, "final_eval.json")
+    if not os.path.exists(path):
+        rec.error = f"no final_eval.json (exit {child.returncode}): {output_tail(child.stderr)}"
+        rec.stop_reason = "error"
+        finalize(rec, None, launch)
+        print(f"  rlfleet seed {seed}: {rec.error}; run folder kept: {run_dir}", file=sys.stderr)
+        return rec
+    with open(path) as f:
+        fe = json.load(f)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return record_from_final_eval(rec, fe, launch)
+
+
+def run_sb3(impl: str, seed: int, cap_s: float) -> RunRecord:
+    """One SB3 run in a fresh ``--child`` process (told its launch time, for the cap)."""
+
+    def make_cmd(launch_unix: float) -> list[str]:
+        cmd = [sys.executable, "-m", "benchmarks.cartpole", "--child", impl]
+        cmd += ["--seed", str(seed), "--max-seconds", str(cap_s)]
+        return cmd + ["--launch-unix", repr(launch_unix)]
+
+    rec = RunRecord(impl, seed, cap_s)
+    child = _launch(make_cmd, cap_s)
+    rec.command, launch = child.command, child.launch_unix
+    rec.process_wall_s = round(child.wall_s, 3)
+    lines = child.stdout.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        rec.error = f"child failed (exit {child.returncode}): {output_tail(child.stderr)}"
+        rec.stop_reason = "error"
+        return finalize(rec, None, launch)
+    res = json.loads(lines[-1])
+    rec.stop_reason = res["stop_reason"]
+    rec.env_steps = res["env_steps"]
+    rec.evaluations = res["evaluations"]
+    rec.eval_s = res["eval_s"]
+    rec.curve = res["curve"]
+    rec.env_steps_to_solve = res["env_steps_to_solve"]
+    return finalize(rec, res["solved_at_unix"], launch)

@@ -1,0 +1,258 @@
+"""Configuration of an Ape-X DQN run (and its DQfD variants): one dataclass per component, paper
+defaults.
+
+Defaults follow Horgan et al. (2018) for Atari where the paper gives one; presets (TOML files in
+``rlfleet/cli/presets``) override them per task. The ``run``, ``env``, ``eval`` and ``transport``
+sections are shared by every agent (:mod:`rlfleet.agents.common.sections`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlfleet.agents.common.sections import (
+    EnvSection,
+    EvalSection,
+    RunSection,
+    TransportSection,
+    positive,
+)
+from rlfleet.config import field
+from rlfleet.errors import ConfigError
+
+
+@dataclass
+class ModelSection:
+    torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
+    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.")
+    dueling: bool = field(True, "Dueling head: Q = V + A - mean(A).")
+
+
+@dataclass
+class AlgoSection:
+    n_step: int = field(3, "n of the n-step return.")
+    gamma: float = field(0.99, "Discount factor.")
+    double: bool = field(True, "Double Q-learning targets.")
+
+    def validate(self) -> None:
+        positive("algo", n_step=self.n_step)
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"algo.gamma must be in [0, 1], got {self.gamma!r}")
+
+
+@dataclass
+class ActorSection:
+    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).")
+    epsilon: float = field(
+        0.4, "Base epsilon of eps_i = epsilon ** (1 + epsilon_alpha * i / (N - 1))."
+    )
+    epsilon_alpha: float = field(7.0, "Exponent spread of the per-explorer epsilons.")
+    epsilon_per: str = field(
+        "actor", "One epsilon per 'actor' (paper) or per 'env' across the fleet."
+    )
+    push_size: int = field(
+        64, "Transitions an actor buffers locally before computing priorities and pushing."
+    )
+    param_fetch_interval: int = field(
+        100, "Actor batch steps between checks for newer parameters (M)."
+    )
+    torch_threads: int = field(1, "torch intra-op threads in each actor process.")
+
+    def validate(self) -> None:
+        if self.num_actors < 0:
+            raise ConfigError(f"actor.num_actors must be >= 0, got {self.num_actors}")
+        if self.epsilon_per not in ("actor", "env"):
+            raise ConfigError(
+                f"actor.epsilon_per {self.epsilon_per!r} is unknown; valid: actor, env"
+            )
+        positive(
+            "actor",
+            push_size=self.push_size,
+            param_fetch_interval=self.param_fetch_interval,
+            torch_threads=self.torch_threads,
+        )
+
+
+@dataclass
+class ReplaySection:
+    kind: str = field("prioritized", "Replay type: prioritized or uniform.")
+    capacity: int = field(2_000_000, "Transitions kept (FIFO eviction).")
+    alpha: float = field(0.6, "Priority exponent alpha.")
+    priority_eps: float = field(1e-6, "Added to |TD| before the exponent.")
+    beta_start: float = field(0.4, "Importance-sampling exponent at the first update.")
+    beta_end: float = field(1.0, "Importance-sampling exponent after beta_anneal_updates.")
+    beta_anneal_updates: int = field(1_000_000, "Updates over which beta anneals linearly.")
+    learning_starts: int = field(50_000, "Transitions in replay before the first update (W).")
+    weight_norm: str = field(
+        "buffer",
+        "Importance-weight normalisation: 'buffer' (paper: by the max weight over the whole buffer) "
+        "or 'batch' (by the max weight in the sampled batch, a common deviation).",
+    )
+    samples_per_insert: float = field(
+        0.0, "Sampled items per inserted item the learner may not exceed (0 = no limit)."
+    )
+    spi_tolerance: float = field(
+        0.0, "Slack of the samples-per-insert limit, in items (0 = 10 batches)."
+    )
+
+    def validate(self) -> None:
+        if self.weight_norm not in ("buffer", "batch"):
+            raise ConfigError(
+                f"replay.weight_norm {self.weight_norm!r} is unknown; valid: buffer, batch"
+            )
+        if self.kind not in ("prioritized", "uniform"):
+            raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
+        positive("replay", capacity=self.capacity, beta_anneal_updates=self.beta_anneal_updates)
+        for key in ("beta_start", "beta_end"):
+            value = getattr(self, key)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"replay.{key} must be in [0, 1], got {value!r}")
+        if self.samples_per_insert < 0 or self.learning_starts < 0:
+            raise ConfigError("replay.samples_per_insert and replay.learning_starts must be >= 0")
+
+
+@dataclass
+class LearnerSection:
+    batch_size: int = field(512, "Transitions per update.")
+    lr: float = field(6.25e-5, "Adam learning rate.")
+    adam_eps: float = field(1.5e-4, "Adam epsilon.")
+    grad_clip: float = field(40.0, "Gradient-norm clipping threshold.")
+    huber_delta: float = field(1.0, "Huber loss threshold.")
+    target_update_interval: int = field(2500, "Updates between target-network copies (T).")
+    publish_interval: int = field(10, "Updates between parameter publications (P).")
+    prefetch_batches: int = field(2, "Batches sampled ahead by the background sampler.")
+    torch_threads: int = field(1, "torch intra-op threads in the learner process.")
+    max_updates: int = field(0, "Stop after this many updates (0 = no limit).")
+
+    def validate(self) -> None:
+        positive(
+            "learner",
+            batch_size=self.batch_size,
+            lr=self.lr,
+            grad_clip=self.grad_clip,
+            target_update_interval=self.target_update_interval,
+            publish_interval=self.publish_interval,
+            prefetch_batches=self.prefetch_batches,
+            torch_threads=self.torch_threads,
+        )
+
+
+DQFD_MODES = ("off", "dqfd", "apex-dqfd")
+
+
+@dataclass
+class DQfDSection:
+    """Learning from demonstrations, composed on the Ape-X learner (extra losses + a
+    demonstration source). Loss weights of -1 (and ``transformed = "auto"``) take the mode's
+    published value: DQfD (Hester et al. 2018) or Ape-X DQfD (Pohlen et al. 2018)."""
+
+    mode: str = field(
+        "off",
+        "off (plain Ape-X DQN); dqfd (demonstrations in the replay's reserved region, "
+        "pre-training, 1-step + n-step + margin + L2 losses); apex-dqfd (a separate expert "
+        "replay mixed at expert_fraction per batch, h/h^-1 targets, temporal consistency).",
+    )
+    demos: str = field("", "Demonstration file (.npz, written by `rlfleet record`).")
+    pretrain_updates: int = field(
+        -1, "Updates on demonstrations only before acting (-1 = 0 for apex-dqfd, 5000 for dqfd)."
+    )
+    expert_fraction: float = field(0.25, "apex-dqfd: expert share of every learner batch.")
+    demo_priority_eps: float = field(
+        1.0,
+        "dqfd: priority eps of demonstrations (the bonus; agent data uses replay.priority_eps).",
+    )
+    one_step_weight: float = field(-1.0, "lambda0 on the 1-step TD loss (-1: 1 dqfd, 0 apex).")
+    n_step_weight: float = field(-1.0, "lambda1 on the n-step TD loss (-1: 1).")
+    margin_weight: float = field(-1.0, "lambda2 on the large-margin loss (-1: 1).")
+    margin: float = field(-1.0, "Margin l(a_E, a) (-1: 0.8 dqfd, sqrt(0.999) apex-dqfd).")
+    l2_weight: float = field(-1.0, "lambda3 on the L2 loss (-1: 1e-5 dqfd, 0 apex-dqfd).")
+    tc_weight: float = field(-1.0, "Temporal-consistency loss weight (-1: 0 dqfd, 1 apex-dqfd).")
+    transformed: str = field(
+        "auto", "Transformed Bellman operator h/h^-1: auto (apex-dqfd only), on, off."
+    )
+    imitate_top_fraction: float = field(
+        -1.0,
+        "Share of the best demonstration episodes the margin loss uses (-1: 1 dqfd, 0.5 apex).",
+    )
+
+    def validate(self) -> None:
+        if self.mode not in DQFD_MODES:
+            raise ConfigError(f"dqfd.mode {self.mode!r} is unknown; valid: {', '.join(DQFD_MODES)}")
+        if self.transformed not in ("auto", "on", "off"):
+            raise ConfigError(
+                f"dqfd.transformed {self.transformed!r} is unknown; valid: auto, on, off"
+            )
+        if self.mode != "off" and not self.demos:
+            raise ConfigError(f"dqfd.mode = {self.mode!r} needs dqfd.demos = PATH (a .npz file)")
+        if not 0.0 <= self.expert_fraction <= 1.0:
+            raise ConfigError(f"dqfd.expert_fraction must be in [0, 1], got {self.expert_fraction}")
+        if self.pretrain_updates < -1:
+            raise ConfigError(
+                f"dqfd.pretrain_updates must be >= 0 (or -1), got {self.pretrain_updates}"
+            )
+        if not 0.0 < self.imitate_top_fraction <= 1.0 and self.imitate_top_fraction != -1.0:
+            raise ConfigError(
+                f"dqfd.imitate_top_fraction must be in (0, 1] (or -1), got {self.imitate_top_fraction}"
+            )
+        positive("dqfd", demo_priority_eps=self.demo_priority_eps)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+    def resolved(self, name: str) -> float:
+        """The value of a -1-defaulted field for this mode."""
+        value = getattr(self, name)
+        if value != -1:
+            return value
+        apex = self.mode == "apex-dqfd"
+        defaults = {
+            "pretrain_updates": 0 if apex else 5000,
+            "one_step_weight": 0.0 if apex else 1.0,
+            "n_step_weight": 1.0,
+            "margin_weight": 1.0,
+            "margin": 0.999**0.5 if apex else 0.8,
+            "l2_weight": 0.0 if apex else 1e-5,
+            "tc_weight": 1.0 if apex else 0.0,
+            "imitate_top_fraction": 0.5 if apex else 1.0,
+        }
+        return defaults[name]
+
+    @property
+    def is_transformed(self) -> bool:
+        if self.transformed == "auto":
+            return self.mode == "apex-dqfd"
+        return self.transformed == "on"
+
+
+@dataclass
+class ApexConfig:
+    """Everything an Ape-X DQN run needs; written to the run folder as config.toml."""
+
+    run: RunSection = field(None, "Run budget, seeds, checkpoints.")
+    env: EnvSection = field(None, "Environment.")
+    model: ModelSection = field(None, "Network.")
+    algo: AlgoSection = field(None, "Return and target definition.")
+    actor: ActorSection = field(None, "Actors.")
+    replay: ReplaySection = field(None, "Replay.")
+    learner: LearnerSection = field(None, "Learner.")
+    eval: EvalSection = field(None, "Evaluator.")
+    transport: TransportSection = field(None, "Data plane between the roles.")
+    dqfd: DQfDSection = field(None, "Learning from demonstrations (DQfD / Ape-X DQfD).")
+
+    def __post_init__(self) -> None:
+        defaults = {
+            "run": RunSection,
+            "env": EnvSection,
+            "model": ModelSection,
+            "algo": AlgoSection,
+            "actor": ActorSection,
+            "replay": ReplaySection,
+            "learner": LearnerSection,
+            "eval": EvalSection,
+            "transport": TransportSection,
+            "dqfd": DQfDSection,
+        }
+        for name, cls in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, cls())

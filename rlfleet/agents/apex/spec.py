@@ -1,0 +1,111 @@
+"""Ape-X DQN (Horgan et al. 2018) and its demonstration variants, as one agent spec.
+
+DQfD and Ape-X DQfD are not agents of their own: a ``[dqfd]`` section gives the same learner
+another store (demonstrations in the reserved region, or a separate expert replay) and another
+loss. Heavy modules are imported inside the factories, so this module imports no torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rlfleet.agents.apex.config import ApexConfig
+from rlfleet.agents.apex.messages import (
+    BATCH_KIND,
+    DEMAND_KIND,
+    EXPERIENCE_KIND,
+    PRIORITIES_KIND,
+    message_schema,
+)
+from rlfleet.agents.spec import ActorSlot, AgentSpec, ServiceSpec
+from rlfleet.envs.spec import EnvSpec
+from rlfleet.errors import ConfigError
+
+
+def _network(config: Any, env: EnvSpec) -> Any:
+    from rlfleet.agents.apex.network import build_network
+
+    return build_network(config, env)
+
+
+def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
+    from rlfleet.agents.apex.acting import ApexActing
+
+    return ApexActing(config, env, slot, seed)
+
+
+def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
+    from rlfleet.agents.apex.learner import ApexLearner
+
+    return ApexLearner(config, env, seed, store=ends.store)
+
+
+def prepare(config: Any) -> None:
+    """Make ``dqfd.demos`` absolute (roles may run elsewhere) and check the file against the
+    environment now, before any process starts; a missing file says how to record one."""
+    d = config.dqfd
+    if not d.enabled:
+        return
+    from rlfleet.envs.spec import probe_env
+    from rlfleet.replay import load_demos
+
+    path = Path(d.demos).expanduser().resolve()
+    if not path.is_file():
+        raise ConfigError(
+            f"dqfd.demos: no demonstration file at {str(path)!r}; record one first, e.g. "
+            f"`rlfleet record {config.env.id} --policy MODULE:FUNCTION --episodes 20 "
+            f"--out {d.demos}` (see docs/demonstrations.md)"
+        )
+    env = probe_env(config.env.id, config.env.kwargs)
+    load_demos(path, config.env.id, env.obs_shape, env.obs_dtype, env.num_actions)
+    d.demos = str(path)
+
+
+def _make_service(config: Any, env: EnvSpec, seed: int, ends: Any, service_id: str) -> Any:
+    from rlfleet.agents.apex.service import ReplayService
+
+    return ReplayService(config, env, seed, ends, service_id=service_id)
+
+
+def _remote_store(config: Any, env: EnvSpec, batches: Any, updates: Any) -> Any:
+    from rlfleet.agents.apex.remote_store import RemoteStore
+
+    return RemoteStore(config, env, batches, updates)
+
+
+def _check_service(config: Any) -> None:
+    from rlfleet.agents.apex.service import check_service_config
+
+    check_service_config(config)
+
+
+def _describe_service(stats: dict[str, Any]) -> str:
+    from rlfleet.agents.apex.service import describe
+
+    return describe(stats)
+
+
+REPLAY_SERVICE = ServiceSpec(
+    role="replay",
+    batch_kind=BATCH_KIND,
+    update_kinds=(PRIORITIES_KIND, DEMAND_KIND),
+    make_service=_make_service,
+    make_remote_store=_remote_store,
+    check=_check_service,
+    describe=_describe_service,
+)
+
+SPEC = AgentSpec(
+    name="apex",
+    title="Ape-X DQN",
+    config_class=ApexConfig,
+    message_kind=EXPERIENCE_KIND,
+    make_network=_network,
+    make_acting=_acting,
+    make_learner=_learner,
+    message_schema=message_schema,
+    prepare=prepare,
+    service=REPLAY_SERVICE,
+    preload=("rlfleet.agents.apex.acting", "rlfleet.agents.apex.learner"),
+)

@@ -1,0 +1,1 @@
+"""IMPALA with V-trace, an optional LSTM core and kickstarting (:mod:`.spec`)."""

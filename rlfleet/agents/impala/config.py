@@ -1,0 +1,272 @@
+"""Configuration of an IMPALA run (Espeholt et al. 2018), with optional kickstarting.
+
+The run, env, eval and transport sections are shared by every agent
+(:mod:`rlfleet.agents.common.sections`), so budgets, environments, evaluation, the solve criterion and the data plane are configured the
+same way for every algorithm. The sections below are IMPALA's: the policy-value network, the
+V-trace objective, actors that send unrolls, the learner's optimizer, and the kickstarting teacher.
+
+Defaults follow the IMPALA paper where it gives one (RMSProp, rho_bar = c_bar = 1, baseline cost
+0.5, entropy cost 0.01, gradient-norm clip 40); presets override them per task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlfleet.agents.common.sections import (
+    EnvSection,
+    EvalSection,
+    RunSection,
+    TransportSection,
+    positive,
+)
+from rlfleet.config import field
+from rlfleet.errors import ConfigError
+from rlfleet.math.schedules import KICKSTART_SCHEDULES, REDUCTIONS, kickstart_weight
+from rlfleet.models.names import CORES, TORSOS
+
+ALGORITHM = "impala"
+#: Valid ``learner.optimizer`` values (:class:`~rlfleet.agents.impala.update.ImpalaUpdate`).
+OPTIMIZERS = ("rmsprop", "adam")
+
+
+def _clip(value: float) -> float | None:
+    """A clip threshold from the config: 0 means no clipping (None for the algorithm)."""
+    return None if value == 0 else float(value)
+
+
+@dataclass
+class PolicyModelSection:
+    torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
+    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.")
+    core: str = field(
+        "none",
+        "Core between torso and heads: none (feed-forward) or lstm (its state travels with each "
+        "unroll and is reset at episode starts).",
+    )
+    lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).")
+
+    def validate(self) -> None:
+        if self.torso not in TORSOS:
+            raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
+        if self.core not in CORES:
+            raise ConfigError(f"model.core {self.core!r} is unknown; valid: {', '.join(CORES)}")
+        positive("model", lstm_size=self.lstm_size)
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"model.hidden must be positive sizes, got {list(self.hidden)}")
+
+
+@dataclass
+class ImpalaAlgoSection:
+    gamma: float = field(0.99, "Discount factor.")
+    unroll_length: int = field(20, "Steps per unroll (T); each unroll carries T+1 observations.")
+    clip_rho_threshold: float = field(1.0, "V-trace rho_bar (0 = no clipping).")
+    clip_c_threshold: float = field(1.0, "V-trace c_bar (0 = no clipping).")
+    clip_pg_rho_threshold: float = field(
+        1.0, "Clip of the importance weight in the policy-gradient advantage (0 = none)."
+    )
+    trace_lambda: float = field(1.0, "V-trace lambda: c_i = lambda * min(c_bar, pi/mu).")
+    pg_cost: float = field(1.0, "Weight of the policy-gradient loss.")
+    baseline_cost: float = field(0.5, "Weight of the baseline (value) loss.")
+    entropy_cost: float = field(0.01, "Weight of the entropy bonus.")
+    reward_scale: float = field(
+        1.0,
+        "Rewards are multiplied by this in the learner's update (values are learned in scaled "
+        "units; reported returns stay raw). 0.1 lets an LSTM core learn CartPole's values.",
+    )
+    reduction: str = field(
+        "sum",
+        "How losses reduce over the T*B steps of a batch: sum (IMPALA reference) or mean "
+        "(scale independent of T and B).",
+    )
+
+    def validate(self) -> None:
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ConfigError(f"algo.gamma must be in [0, 1], got {self.gamma!r}")
+        if not 0.0 <= self.trace_lambda <= 1.0:
+            raise ConfigError(f"algo.trace_lambda must be in [0, 1], got {self.trace_lambda!r}")
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(
+                f"algo.reduction {self.reduction!r} is unknown; valid: {', '.join(REDUCTIONS)}"
+            )
+        positive("algo", unroll_length=self.unroll_length, reward_scale=self.reward_scale)
+        for key in (
+            "clip_rho_threshold",
+            "clip_c_threshold",
+            "clip_pg_rho_threshold",
+            "pg_cost",
+            "baseline_cost",
+            "entropy_cost",
+        ):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)!r}")
+
+
+@dataclass
+class ImpalaActorSection:
+    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).")
+    param_fetch_interval: int = field(
+        1, "Unrolls between checks for newer parameters (1 = before every unroll, as in IMPALA)."
+    )
+    torch_threads: int = field(1, "torch intra-op threads in each actor process.")
+
+    def validate(self) -> None:
+        if self.num_actors < 0:
+            raise ConfigError(f"actor.num_actors must be >= 0, got {self.num_actors}")
+        positive(
+            "actor",
+            param_fetch_interval=self.param_fetch_interval,
+            torch_threads=self.torch_threads,
+        )
+
+
+@dataclass
+class ImpalaLearnerSection:
+    batch_size: int = field(
+        4,
+        "Unrolls per update (B). Each unroll holds env.envs_per_actor trajectories of T steps, "
+        "so one update sees B * envs_per_actor * T steps.",
+    )
+    optimizer: str = field("rmsprop", "Optimizer: rmsprop (IMPALA paper) or adam.")
+    lr: float = field(6e-4, "Learning rate.")
+    eps: float = field(0.01, "Optimizer epsilon (RMSProp 0.01 as in IMPALA; ~1e-8 for Adam).")
+    rmsprop_alpha: float = field(0.99, "RMSProp smoothing constant.")
+    rmsprop_momentum: float = field(0.0, "RMSProp momentum.")
+    grad_clip: float = field(40.0, "Global gradient-norm clip.")
+    lr_decay_updates: int = field(
+        0, "Decay the learning rate linearly to 0 over this many updates (0 = constant)."
+    )
+    publish_interval: int = field(1, "Updates between parameter publications (P).")
+    prefetch_batches: int = field(
+        1,
+        "Stacked batches kept ready ahead of the update loop. Small on purpose: every queued "
+        "unroll adds policy lag.",
+    )
+    torch_threads: int = field(1, "torch intra-op threads in the learner process.")
+    max_updates: int = field(0, "Stop after this many updates (0 = no limit).")
+
+    def validate(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(
+                f"learner.optimizer {self.optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}"
+            )
+        positive(
+            "learner",
+            batch_size=self.batch_size,
+            lr=self.lr,
+            eps=self.eps,
+            grad_clip=self.grad_clip,
+            publish_interval=self.publish_interval,
+            prefetch_batches=self.prefetch_batches,
+            torch_threads=self.torch_threads,
+        )
+        if self.lr_decay_updates < 0 or self.max_updates < 0:
+            raise ConfigError("learner.lr_decay_updates and learner.max_updates must be >= 0")
+
+
+@dataclass
+class KickstartSection:
+    teacher: str = field(
+        "",
+        "Teacher checkpoint folder or run folder (its latest checkpoint); empty = no "
+        "kickstarting. `rlfleet train --teacher PATH` sets it. Ape-X teachers act as "
+        "softmax(Q / temperature); IMPALA teachers with their policy logits / temperature.",
+    )
+    schedule: str = field(
+        "linear", "How lambda_k changes with the update count: constant, linear (to 0) or step."
+    )
+    weight: float = field(1.0, "lambda_k at the first update (lambda0).")
+    decay_updates: int = field(2000, "linear: updates until lambda_k reaches 0.")
+    boundaries: tuple[int, ...] = field(
+        (), "step: update counts at which lambda_k drops, strictly increasing."
+    )
+    values: tuple[float, ...] = field(
+        (), "step: lambda_k from each boundary on (non-increasing, one per boundary)."
+    )
+    temperature: float = field(
+        1.0, "The teacher's logits are its scores divided by this (Q-values for Ape-X teachers)."
+    )
+
+    def validate(self) -> None:
+        if self.schedule not in KICKSTART_SCHEDULES:
+            raise ConfigError(
+                f"kickstart.schedule {self.schedule!r} is unknown; "
+                f"valid: {', '.join(KICKSTART_SCHEDULES)}"
+            )
+        positive("kickstart", temperature=self.temperature)
+        try:
+            kickstart_weight(0, **self.schedule_args())
+        except ConfigError as exc:
+            raise ConfigError(f"kickstart: {exc}") from exc
+
+    def schedule_args(self) -> dict:
+        """Keyword arguments of :func:`rlfleet.math.kickstart_weight` (and ImpalaUpdate)."""
+        return {
+            "schedule": self.schedule,
+            "lambda0": self.weight,
+            "decay_steps": self.decay_updates,
+            "boundaries": self.boundaries,
+            "values": self.values,
+        }
+
+
+def _impala_run() -> RunSection:
+    return RunSection(algorithm=ALGORITHM)
+
+
+@dataclass
+class ImpalaConfig:
+    """Everything an IMPALA run needs; written to the run folder as config.toml."""
+
+    run: RunSection = field(None, "Run budget, seeds, checkpoints (run.algorithm = impala).")
+    env: EnvSection = field(None, "Environment.")
+    model: PolicyModelSection = field(None, "Policy-value network.")
+    algo: ImpalaAlgoSection = field(None, "V-trace targets and the loss.")
+    actor: ImpalaActorSection = field(None, "Actors.")
+    learner: ImpalaLearnerSection = field(None, "Learner.")
+    kickstart: KickstartSection = field(None, "Kickstarting: distillation from a teacher.")
+    eval: EvalSection = field(None, "Evaluator.")
+    transport: TransportSection = field(None, "Data plane between the roles.")
+
+    def __post_init__(self) -> None:
+        defaults = {
+            "run": _impala_run,
+            "env": EnvSection,
+            "model": PolicyModelSection,
+            "algo": ImpalaAlgoSection,
+            "actor": ImpalaActorSection,
+            "learner": ImpalaLearnerSection,
+            "kickstart": KickstartSection,
+            "eval": EvalSection,
+            "transport": TransportSection,
+        }
+        for name, make in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, make())
+
+    def validate(self) -> None:
+        if self.run.algorithm != ALGORITHM:
+            raise ConfigError(
+                f"an IMPALA config needs run.algorithm = {ALGORITHM!r}, got {self.run.algorithm!r}"
+            )
+
+    def update_args(self) -> dict:
+        """Keyword arguments of :class:`rlfleet.agents.impala.update.ImpalaUpdate` (no teacher)."""
+        a, lc = self.algo, self.learner
+        return {
+            "optimizer": lc.optimizer,
+            "lr": lc.lr,
+            "eps": lc.eps,
+            "rmsprop_alpha": lc.rmsprop_alpha,
+            "rmsprop_momentum": lc.rmsprop_momentum,
+            "grad_clip": lc.grad_clip,
+            "pg_cost": a.pg_cost,
+            "baseline_cost": a.baseline_cost,
+            "entropy_cost": a.entropy_cost,
+            "clip_rho_threshold": _clip(a.clip_rho_threshold),
+            "clip_c_threshold": _clip(a.clip_c_threshold),
+            "clip_pg_rho_threshold": _clip(a.clip_pg_rho_threshold),
+            "lambda_": a.trace_lambda,
+            "reduction": a.reduction,
+            "reward_scale": a.reward_scale,
+        }

@@ -1,0 +1,99 @@
+"""What IMPALA actors send: one unroll per message (:mod:`rlfleet.agents.impala.unrolls`), and
+the learner's check of each one at its boundary.
+
+A malformed or foreign unroll is counted and dropped by the learner, never raised: every array's
+dtype and shape, finite rewards and logits, discounts in [0, 1], actions inside the action space
+and consistent truncation records are checked, vectorised (no per-step Python loop).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, UNROLL_KEYS
+from rlfleet.transport.codec import encode
+
+#: Message kind of an unroll on the wire (the learner accepts nothing else).
+UNROLL_KIND = "unroll"
+
+
+def encode_unroll(unroll: dict[str, np.ndarray], actor: int | str) -> bytes:
+    """One unroll as a codec message; ``env_steps`` in the metadata is T * K."""
+    version = int(unroll["policy_version"])
+    arrays = {**unroll, "policy_version": np.array(version, dtype=np.int64)}
+    meta = {"actor": actor, "policy_version": version, "env_steps": int(unroll["action"].size)}
+    return encode(UNROLL_KIND, arrays, meta)
+
+
+_STEP_SHAPED = {"action": "int64", "reward": "float32", "discount": "float32"}
+_STEP_SHAPED.update(done="bool", truncated="bool")
+
+
+def unroll_problem(
+    arrays: dict[str, np.ndarray],
+    unroll_length: int,
+    obs_shape: tuple[int, ...],
+    obs_dtype: np.dtype,
+    num_actions: int,
+    core_size: int = 0,
+) -> str:
+    """Why ``arrays`` (an unroll as it arrives) is not an unroll this learner can use, or "" (vectorised checks, no per-step Python loop).
+    ``core_size`` is the learner's LSTM width (0: feed-forward, and no core state expected)."""
+    missing = [key for key in UNROLL_KEYS if key not in arrays]
+    if missing:
+        return f"missing arrays {missing}; an unroll has {list(UNROLL_KEYS)}"
+    if core_size and CORE_STATE_KEY not in arrays:
+        return f"no {CORE_STATE_KEY}: the learner's network has an LSTM core of size {core_size}"
+    if not core_size and CORE_STATE_KEY in arrays:
+        return f"unexpected {CORE_STATE_KEY}: the learner's network has no LSTM core"
+    t, obs_shape = unroll_length, tuple(obs_shape)
+    obs = arrays["obs"]
+    if obs.dtype != np.dtype(obs_dtype) or obs.ndim != 2 + len(obs_shape):
+        return f"obs is {obs.dtype.name}{list(obs.shape)}, expected {np.dtype(obs_dtype).name}"
+    k = obs.shape[1]
+    if obs.shape[0] != t + 1 or obs.shape[2:] != obs_shape or k < 1:
+        return f"obs has shape {list(obs.shape)}, expected [{t + 1}, K, {list(obs_shape)}]"
+    for key, dtype in _STEP_SHAPED.items():
+        a = arrays[key]
+        if a.dtype.name != dtype or a.shape != (t, k):
+            return f"{key} is {a.dtype.name}{list(a.shape)}, expected {dtype}[{t}, {k}]"
+    logits = arrays["behaviour_logits"]
+    if logits.dtype.name != "float32" or logits.shape != (t, k, num_actions):
+        return f"behaviour_logits is {logits.dtype.name}{list(logits.shape)}, expected [{t}, {k}, {num_actions}]"
+    final_obs, index = arrays["final_obs"], arrays["final_obs_index"]
+    if final_obs.dtype != obs.dtype or final_obs.shape[1:] != obs_shape:
+        return f"final_obs is {final_obs.dtype.name}{list(final_obs.shape)}"
+    if index.dtype.name != "int64" or index.shape != (len(final_obs), 2):
+        return f"final_obs_index is {index.dtype.name}{list(index.shape)}, expected [{len(final_obs)}, 2]"
+    version = arrays["policy_version"]
+    if version.dtype.name != "int64" or version.shape != ():
+        return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[]"
+    if core_size:
+        state = arrays[CORE_STATE_KEY]
+        if state.dtype.name != "float32" or state.shape != (2, k, core_size):
+            return (
+                f"{CORE_STATE_KEY} is {state.dtype.name}{list(state.shape)}, expected"
+                f" float32[2, {k}, {core_size}]"
+            )
+        if not np.isfinite(state).all():
+            return f"non-finite {CORE_STATE_KEY}"
+    if not (np.isfinite(arrays["reward"]).all() and np.isfinite(logits).all()):
+        return "non-finite rewards or behaviour logits"
+    discount = arrays["discount"]
+    if not ((discount >= 0) & (discount <= 1)).all():
+        return "discounts outside [0, 1]"
+    action = arrays["action"]
+    if ((action < 0) | (action >= num_actions)).any():
+        return f"actions outside [0, {num_actions})"
+    trunc = arrays["truncated"]
+    if (trunc & ~arrays["done"]).any():
+        return "truncated steps not marked done"
+    if len(index):
+        if ((index < 0) | (index >= np.array([t, k]))).any():
+            return "final_obs_index points outside the unroll"
+        flat = index[:, 0] * k + index[:, 1]
+        if len(np.unique(flat)) != len(flat) or not trunc[index[:, 0], index[:, 1]].all():
+            return "final_obs_index does not list distinct truncated steps"
+    if int(trunc.sum()) != len(index):
+        return f"{int(trunc.sum())} truncated steps but {len(index)} final observations"
+    return ""

@@ -1,0 +1,55 @@
+"""IMPALA (Espeholt et al. 2018) with V-trace, an optional LSTM core and kickstarting, as one agent
+spec. Heavy modules are imported inside the factories, so this module imports no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlfleet.agents.impala.config import ImpalaConfig
+from rlfleet.agents.impala.messages import UNROLL_KIND
+from rlfleet.agents.spec import ActorSlot, AgentSpec
+from rlfleet.envs.spec import EnvSpec
+
+
+def _network(config: Any, env: EnvSpec) -> Any:
+    from rlfleet.agents.impala.network import build_network
+
+    return build_network(config, env)
+
+
+def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
+    from rlfleet.agents.impala.acting import ImpalaActing
+
+    return ImpalaActing(config, env, slot, seed)
+
+
+def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
+    from rlfleet.agents.impala.learner import ImpalaLearner
+
+    return ImpalaLearner(config, env, seed)
+
+
+def prepare(config: Any) -> None:
+    """Pin and check a kickstarting teacher (``kickstart.teacher``) before any process starts:
+    a bad path, or a teacher that does not fit the student's environment, fails here."""
+    ks = config.kickstart
+    if not ks.teacher:
+        return
+    from rlfleet.agents.impala.teacher import check_teacher
+    from rlfleet.envs.spec import probe_env
+
+    student = probe_env(config.env.id, config.env.kwargs)
+    ks.teacher = str(check_teacher(ks.teacher, student))
+
+
+SPEC = AgentSpec(
+    name="impala",
+    title="IMPALA",
+    config_class=ImpalaConfig,
+    message_kind=UNROLL_KIND,
+    make_network=_network,
+    make_acting=_acting,
+    make_learner=_learner,
+    prepare=prepare,
+    preload=("rlfleet.agents.impala.acting", "rlfleet.agents.impala.learner"),
+)

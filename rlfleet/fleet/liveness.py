@@ -1,0 +1,104 @@
+"""How a host that joined a Redis run knows the run is still on: the run's stop flag, and the
+learner's claim watched with a grace period (a learner host that crashed never sets the flag; the
+grace outlasts a Redis restart, which briefly loses every key). One watch for every host role:
+``rlfleet actor``, ``rlfleet replay``, ``rlfleet evaluator``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rlfleet.errors import TransportError
+
+
+class LearnerWatch:
+    """``end_reason()``: "run stopped" once the stop flag is set, "no learner" once no learner
+    has been alive for ``grace_s`` seconds, else None. An unreachable server counts as alive
+    (unknown is not dead)."""
+
+    def __init__(
+        self,
+        client: Any,
+        run: str,
+        grace_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from rlfleet.transport.redis import RunStatus
+
+        self.client, self.run, self.grace_s = client, run, grace_s
+        self.status = RunStatus(client, run)
+        self._clock = clock
+        self._last_alive = clock()
+
+    def learner_alive(self) -> bool | None:
+        """Whether a learner holds the run now; None when Redis cannot say."""
+        from rlfleet.transport.redis import alive_members
+
+        try:
+            return bool(alive_members(self.client, self.run, "learners"))
+        except TransportError:
+            return None
+
+    def end_reason(self) -> str | None:
+        if self.status.stop_requested():
+            return "run stopped"
+        alive = self.learner_alive()
+        now = self._clock()
+        if alive or alive is None:
+            self._last_alive = now
+        elif now - self._last_alive > self.grace_s:
+            return "no learner"
+        return None
+
+    def restart_grace(self) -> None:
+        """Count the grace period from now (after a long wait that was not the learner's)."""
+        self._last_alive = self._clock()
+
+
+def wait_for_config(client: Any, run: str, wait_s: float) -> Any:
+    """The run's config as its learner host stored it; waits up to ``wait_s`` for it."""
+    from rlfleet.agents import registry
+    from rlfleet.transport.redis.connection import RETRYABLE
+    from rlfleet.transport.redis.keys import key
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            raw = client.get(key(run, "config"))
+        except RETRYABLE:
+            raw = None
+        if raw is not None:
+            # strict parsing: unknown or ill-typed keys are an error that names them
+            return registry.config_from_dict(json.loads(raw))
+        if time.monotonic() >= deadline:
+            raise TransportError(
+                f"run {run!r} has no config in Redis after {wait_s:g} s: start its learner "
+                "first (rlfleet learner --redis URL --run NAME PRESET), or check --run"
+            )
+        time.sleep(0.5)  # waiting for another host to start: nothing to block on
+
+
+def wait_for_learner(client: Any, run: str, wait_s: float) -> None:
+    """Return once the run has a live learner claim; raise after ``wait_s`` seconds without.
+
+    A config left in Redis by a run that has ended (``--keep-keys``) is not a live run: the
+    learner's claim is what says the config is current.
+    """
+    from rlfleet.transport.redis import alive_members
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if alive_members(client, run, "learners"):
+                return
+        except TransportError:
+            pass  # unreachable for now: keep waiting until the deadline
+        if time.monotonic() >= deadline:
+            raise TransportError(
+                f"run {run!r} has had no live learner for {wait_s:g} s: start it first "
+                "(rlfleet learner --redis URL --run NAME PRESET), or check --run and the URL"
+            )
+        time.sleep(0.5)  # waiting for another host to start: nothing to block on
