@@ -10,12 +10,9 @@ loads it and checks it against the run's environment.
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable
 
 import numpy as np
-
-from rlfleet.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -44,24 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def import_policy(spec: str) -> Callable[[np.ndarray], int]:
     """``module:function`` -> the function; errors name what is missing."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"--policy {spec!r} must look like MODULE:FUNCTION")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(
-            f"--policy {spec!r}: cannot import module {module_name!r}: {exc}"
-        ) from exc
-    policy = getattr(module, attr, None)
-    if not callable(policy):
-        public = sorted(
-            n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))
-        )
-        raise ConfigError(
-            f"--policy {spec!r}: {module_name} has no function {attr!r}; it has: {', '.join(public)}"
-        )
-    return policy
+    from rlfleet.envs.demonstrators import import_policy as find
+
+    return find(spec, "--policy")
 
 
 def run(args: argparse.Namespace) -> int:
