@@ -123,3 +123,26 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if found is None:
         raise CheckpointError(f"{path} is neither a checkpoint nor a run folder with checkpoints")
     return found
+
+
+def check_policy_checkpoint(path: str | Path, env: Any, what: str) -> tuple[Path, Any]:
+    """The checkpoint folder of ``path`` (absolute) and the config saved in it, after checking
+    that its policy acts on ``env``'s observations and actions (a kickstarting teacher, a DAgger
+    expert). Reads only ``state.json``: no torch. ``what`` names the role in errors."""
+    from rlfleet.agents import registry
+    from rlfleet.envs.spec import probe_env
+    from rlfleet.errors import ConfigError
+
+    folder = resolve_checkpoint(Path(path)).resolve()
+    state = read_state(folder)
+    if "config" not in state:
+        raise CheckpointError(f"{folder}: state.json has no config to rebuild the {what} from")
+    config = registry.config_from_dict(state["config"])
+    own = probe_env(config.env.id, config.env.kwargs)
+    if own.obs_shape != env.obs_shape or own.num_actions != env.num_actions:
+        raise ConfigError(
+            f"{what} {folder} ({config.env.id}) sees observations of shape {own.obs_shape} and "
+            f"has {own.num_actions} actions; the run's environment has {env.obs_shape} and "
+            f"{env.num_actions}"
+        )
+    return folder, config

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rlfleet.agents.common.checkpoint import read_state, resolve_checkpoint
-from rlfleet.envs.spec import EnvSpec, probe_env
-from rlfleet.errors import CheckpointError, ConfigError
+from rlfleet.agents.common.checkpoint import check_policy_checkpoint
+from rlfleet.envs.spec import EnvSpec
+from rlfleet.errors import ConfigError
 
 RECURRENT_TEACHER = (
     "kickstarting needs the teacher's policy on the student's observations, and a recurrent "
@@ -24,25 +24,12 @@ RECURRENT_TEACHER = (
 
 def check_teacher(path: str | Path, student: EnvSpec) -> Path:
     """The teacher's checkpoint folder (absolute), after checking that it fits ``student``'s
-    environment; ConfigError / CheckpointError naming the folder otherwise."""
-    from rlfleet.agents import registry
-
-    folder = resolve_checkpoint(Path(path)).resolve()
-    state = read_state(folder)
-    if "config" not in state:
-        raise CheckpointError(f"{folder}: state.json has no config to rebuild the teacher from")
-    config = registry.config_from_dict(state["config"])
+    environment and has no recurrent core; ConfigError / CheckpointError naming the folder."""
+    folder, config = check_policy_checkpoint(path, student, "teacher")
     core = getattr(config.model, "core", "none")
     if core != "none":
         raise ConfigError(
             f"teacher {folder} has an LSTM core (model.core = {core!r}); {RECURRENT_TEACHER}"
-        )
-    env = probe_env(config.env.id, config.env.kwargs)
-    if env.obs_shape != student.obs_shape or env.num_actions != student.num_actions:
-        raise ConfigError(
-            f"teacher {folder} ({config.env.id}) sees observations of shape {env.obs_shape} and "
-            f"has {env.num_actions} actions; the student's environment has "
-            f"{student.obs_shape} and {student.num_actions}"
         )
     return folder
 
