@@ -11,7 +11,7 @@
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
-    rlfleet bench replay|cartpole|netsim|transport|replay-service [...]
+    rlfleet bench replay|cartpole|netsim|transport|replay-service|minatar|demos|dagger [...]
     rlfleet netsim eval|scenarios [...]
 
 Heavy imports (torch, numba) happen inside the commands, so ``rlfleet --help`` is instant.
@@ -25,17 +25,6 @@ import time
 from pathlib import Path
 
 from rlfleet.errors import ConfigError, RlfleetError
-
-#: ``rlfleet bench NAME`` -> the module of the source checkout's ``benchmarks/`` folder.
-BENCHMARKS = {
-    "replay": "benchmarks.replay",
-    "cartpole": "benchmarks.cartpole",
-    "netsim": "benchmarks.netsim",
-    "demos": "benchmarks.demos",
-    "transport": "benchmarks.transport",
-    "replay-service": "benchmarks.replay_service",
-    "minatar": "benchmarks.minatar",
-}
 
 
 def _add_redis_arg(p: argparse.ArgumentParser) -> None:
@@ -156,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     p.add_argument("preset", nargs="?", default=None)
     p = sub.add_parser("bench", help="benchmarks (print a table, write JSON)")
-    p.add_argument("name", help=f"one of: {', '.join(BENCHMARKS)}")
+    p.add_argument(
+        "name", help="a benchmark of the checkout's benchmarks/ folder, e.g. replay, cartpole"
+    )
     p.add_argument("args", nargs=argparse.REMAINDER)
     p = sub.add_parser("netsim", help="the congestion-control simulator: eval, scenarios")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -325,21 +316,35 @@ def checkout_root() -> Path | None:
     return root if (root / "benchmarks" / "__init__.py").is_file() else None
 
 
+def benchmark_names(root: Path) -> list[str]:
+    """``rlfleet bench`` names: every module or package of ``benchmarks/`` with a ``main``
+    (``replay_service.py`` is ``replay-service``)."""
+    names = []
+    for path in sorted((root / "benchmarks").iterdir()):
+        source = path / "__init__.py" if path.is_dir() else path
+        if path.name.startswith("_") or source.suffix != ".py" or not source.is_file():
+            continue
+        if "\ndef main(" in source.read_text() or "import main" in source.read_text():
+            names.append(path.stem.replace("_", "-"))
+    return names
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Dispatch to the checkout's ``benchmarks/`` folder (outside the library)."""
     import importlib
 
-    if args.name not in BENCHMARKS:
-        raise RlfleetError(f"unknown benchmark {args.name!r}; valid: {', '.join(BENCHMARKS)}")
     root = checkout_root()
     if root is None:
         raise RlfleetError(
             "the benchmarks live in the source checkout (benchmarks/), not in the installed "
             "package: run `rlfleet bench` from a clone installed with `pip install -e .`"
         )
+    names = benchmark_names(root)
+    if args.name not in names:
+        raise RlfleetError(f"unknown benchmark {args.name!r}; valid: {', '.join(names)}")
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    module = importlib.import_module(BENCHMARKS[args.name])
+    module = importlib.import_module(f"benchmarks.{args.name.replace('-', '_')}")
     return int(module.main(args.args) or 0)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from rlfleet.envs.make import make_env as default_make_env
 from rlfleet.errors import ConfigError
-from rlfleet.replay.demos import Demonstrations, make_demonstrations, write_demos
+from rlfleet.replay.demos.files import write_demos
+from rlfleet.replay.demos.format import Demonstrations, make_demonstrations
 
 
 def record_episodes(

@@ -16,34 +16,39 @@ from rlfleet.errors import TransportError
 
 class LearnerWatch:
     """``end_reason()``: "run stopped" once the stop flag is set, "no learner" once no learner
-    has been alive for ``grace_s`` seconds, else None. An unreachable server counts as alive
-    (unknown is not dead)."""
+    has been alive for ``grace_s`` seconds, else None. A learner whose liveness is unknown
+    (``learner_alive()`` is None: the server is unreachable) counts as alive: unknown is not
+    dead. :meth:`over_redis` watches a Redis run."""
 
     def __init__(
         self,
-        client: Any,
-        run: str,
+        stop_requested: Callable[[], bool],
+        learner_alive: Callable[[], bool | None],
         grace_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from rlfleet.transport.redis import RunStatus
-
-        self.client, self.run, self.grace_s = client, run, grace_s
-        self.status = RunStatus(client, run)
+        self.stop_requested, self.learner_alive = stop_requested, learner_alive
+        self.grace_s = grace_s
         self._clock = clock
         self._last_alive = clock()
 
-    def learner_alive(self) -> bool | None:
-        """Whether a learner holds the run now; None when Redis cannot say."""
-        from rlfleet.transport.redis import alive_members
+    @classmethod
+    def over_redis(cls, client: Any, run: str, grace_s: float) -> LearnerWatch:
+        """The run's stop flag and its ``learners`` heartbeat group."""
+        from rlfleet.transport.redis import RunStatus, alive_members
 
-        try:
-            return bool(alive_members(self.client, self.run, "learners"))
-        except TransportError:
-            return None
+        status = RunStatus(client, run)
+
+        def learner_alive() -> bool | None:
+            try:
+                return bool(alive_members(client, run, "learners"))
+            except TransportError:
+                return None
+
+        return cls(status.stop_requested, learner_alive, grace_s)
 
     def end_reason(self) -> str | None:
-        if self.status.stop_requested():
+        if self.stop_requested():
             return "run stopped"
         alive = self.learner_alive()
         now = self._clock()

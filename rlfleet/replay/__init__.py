@@ -1,16 +1,15 @@
 """rlfleet.replay: prioritized and uniform replay, sum tree, frame-deduplicated image storage,
 snapshots, the n-step accumulator and the samples-per-insert limiter. See docs/replay.md."""
 
-from rlfleet.replay.demos import (
+from rlfleet.replay.demos.files import load_demos, write_demos
+from rlfleet.replay.demos.format import (
     DEMO_FORMAT,
     DEMO_FORMAT_VERSION,
     Demonstrations,
-    demo_fields,
-    load_demos,
     make_demonstrations,
     space_summary,
-    write_demos,
 )
+from rlfleet.replay.demos.transitions import demo_fields
 from rlfleet.replay.fields import FieldSpec, FrameStackSpec
 from rlfleet.replay.frames import FrameStore
 from rlfleet.replay.nstep import NStepAccumulator

@@ -20,6 +20,7 @@ from rlfleet.agents.spec import ActorSlot
 from rlfleet.envs import make_vector_env
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.envs.vector import StepResult
+from rlfleet.errors import TransportError
 from rlfleet.transport.ports import CMD_STOP, Outbox, ParamSource, StatusLink
 
 #: Seconds between an actor's status reports.
@@ -63,7 +64,8 @@ class ActorStats:
     """What an actor reports: cumulative env steps, and episodes and push timings since the
     last report."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: int = 0) -> None:
+        self.version = version  # of the parameters acting now
         self.env_steps = 0
         self.returns: list[float] = []
         self.lengths: list[int] = []
@@ -77,14 +79,14 @@ class ActorStats:
             self.returns.extend(step.episode_returns[done].tolist())
             self.lengths.extend(step.episode_lengths[done].tolist())
 
-    def report(self, link: StatusLink, outbox: Outbox, version: int) -> None:
+    def report(self, link: StatusLink, outbox: Outbox) -> None:
         """Send one ``actor_stats`` report and start the next interval."""
         link.send(
             "actor_stats",
             env_steps=self.env_steps,
             episode_returns=self.returns,
             episode_lengths=self.lengths,
-            policy_version=version,
+            policy_version=self.version,
             push_latency_ms=1000.0 * self.push_s / max(self.pushes, 1),
             # outboxes that buffer across outages count what they dropped / hold back;
             # a pipe does neither, so it reports zeros
@@ -136,27 +138,52 @@ def _act(
     params: ParamSource,
     link: StatusLink,
 ) -> None:
-    stats = ActorStats()
+    stats = ActorStats(version)
+    try:
+        _loop(acting, venv, flat, outbox, params, link, stats)
+    finally:
+        try:  # the last steps count too (an actor blocked by backpressure reports only here)
+            stats.report(link, outbox)
+        except Exception:  # noqa: BLE001 - the supervisor may be gone already
+            pass
+
+
+def _loop(
+    acting: Acting,
+    venv: Any,
+    flat: np.ndarray,
+    outbox: Outbox,
+    params: ParamSource,
+    link: StatusLink,
+    stats: ActorStats,
+) -> None:
     obs = venv.reset()
     acting.begin(obs)
     last_report = time.monotonic()
     while True:
         step = venv.step(acting.act(obs))
+        stats.record(step)
         for payload in acting.observe(step):
             start = time.perf_counter()
-            outbox.push(payload)  # blocks while the learner's queue is full (backpressure)
+            try:
+                outbox.push(payload)  # blocks while the learner's queue is full (backpressure)
+            except TransportError:
+                # a push blocked by backpressure cannot see the stop command; the learner
+                # stopping next closes the queue: then this is the end, not a failure
+                if link.poll_command() == CMD_STOP:
+                    return
+                raise
             stats.push_s += time.perf_counter() - start
             stats.pushes += 1
         obs = step.obs
-        stats.record(step)
         if acting.wants_params():
-            got = params.fetch_if_newer(version, flat)
+            got = params.fetch_if_newer(stats.version, flat)
             if got is not None:
-                version = got
-                acting.load_params(flat, version)
+                stats.version = got
+                acting.load_params(flat, got)
         now = time.monotonic()
         if now - last_report >= REPORT_INTERVAL_S:
-            stats.report(link, outbox, version)
+            stats.report(link, outbox)
             last_report = now
             if link.poll_command() == CMD_STOP:
                 return

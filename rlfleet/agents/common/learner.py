@@ -307,7 +307,9 @@ class LearnerShell:
 
         try:
             while not self.stop_event.is_set():
-                if self.step(timeout=0.05):
+                if lc.max_updates and self.counters.updates >= lc.max_updates:
+                    time.sleep(0.05)  # at the update budget: wait for the stop command
+                elif self.step(timeout=0.05):
                     if self.counters.updates % lc.publish_interval == 0:
                         self.publish()
                     if lc.max_updates and self.counters.updates == lc.max_updates:

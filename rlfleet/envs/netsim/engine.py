@@ -16,6 +16,10 @@ latest RTT, ack-delay adjustment), loss detection by packet threshold (3) and ti
 pacing. Retransmissions go out as new packets (QUIC style). The receiver ACKs every ``ack_every``
 packets, immediately on a gap, or after ``ack_timer_ms``; ACKs are cumulative (they report every
 packet received so far), so a lost ACK is repaired by the next one, as with QUIC ACK ranges.
+
+This module is the event loop (:class:`Network`); each flow's state and per-flow RFC 9002
+quantities are :class:`~rlfleet.envs.netsim.flow.Flow` (:mod:`.flow`), and the loss RNG is
+:class:`~rlfleet.envs.netsim.rng.SplitMix64` (:mod:`.rng`). Both stay importable from here.
 """
 
 from __future__ import annotations
@@ -23,14 +27,17 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections import deque
 from typing import TYPE_CHECKING
 
+from rlfleet.envs.netsim.flow import INITIAL_RTT_MS, Flow
 from rlfleet.envs.netsim.link import Link
+from rlfleet.envs.netsim.rng import SplitMix64
 from rlfleet.errors import ConfigError
 
 if TYPE_CHECKING:
-    from rlfleet.envs.netsim.cc import CongestionController
+    from rlfleet.envs.netsim.cc.base import CongestionController
+
+__all__ = ["INITIAL_RTT_MS", "Flow", "Network", "SplitMix64"]
 
 _EV_RX = 0
 _EV_ACK = 1
@@ -38,191 +45,6 @@ _EV_TIMER = 2
 _EV_RXTIMER = 3
 _EV_START = 4
 _INF = math.inf
-#: RFC 9002 kInitialRtt (ms) used before the first sample.
-INITIAL_RTT_MS = 333.0
-
-
-_M63 = 0x7FFFFFFFFFFFFFFF
-_GOLDEN = -7046029254386353131  # 0x9E3779B97F4A7C15 as a signed 64-bit int
-_MIX1 = -4658895280553007687
-_MIX2 = -7723592293110705685
-
-
-def _wrap64(v: int) -> int:
-    return ((v + (1 << 63)) & ((1 << 64) - 1)) - (1 << 63)
-
-
-class SplitMix64:
-    """splitmix64 on 63-bit state: the same stream the compiled engine (fast.py) draws, so both
-    engines lose the same packets for the same seed."""
-
-    __slots__ = ("s",)
-
-    def __init__(self, seed: int) -> None:
-        self.s = int(seed)
-
-    def random(self) -> float:
-        x = _wrap64(self.s + _GOLDEN) & _M63
-        self.s = x
-        z = _wrap64((x ^ (x >> 30)) * _MIX1) & _M63
-        z = _wrap64((z ^ (z >> 27)) * _MIX2) & _M63
-        z ^= z >> 31
-        return (z >> 11) * (1.0 / 4503599627370496.0)
-
-
-class Flow:
-    """One sender/receiver pair: transport state, congestion controller and delivery logs.
-
-    Public read-only state useful to controllers and features (units: packets and ms):
-    ``cwnd``, ``ssthresh``, ``inflight``, ``srtt``, ``rttvar``, ``min_rtt``, ``latest_rtt``,
-    ``has_rtt``, ``rtt_standing``, ``delivered``, ``rs_delivered``, ``rs_interval``,
-    ``pacing_rate`` (packets/ms, 0 = unpaced). Controllers set ``cwnd`` and ``pacing_rate``.
-    """
-
-    __slots__ = (
-        "idx",
-        "cc",
-        "mss",
-        "start_ms",
-        "min_cwnd",
-        "max_cwnd",
-        "ack_every",
-        "ack_timer_ms",
-        "ack_size",
-        "started",
-        "cwnd",
-        "ssthresh",
-        "pacing_rate",
-        "next_send_time",
-        "next_pn",
-        "outstanding",
-        "suspects",
-        "inflight",
-        "has_rtt",
-        "srtt",
-        "rttvar",
-        "min_rtt",
-        "latest_rtt",
-        "rtt_standing",
-        "_standing",
-        "track_standing",
-        "largest_acked",
-        "pto_count",
-        "total_pto",
-        "last_send_time",
-        "timer_at",
-        "delivered",
-        "delivered_time",
-        "first_sent_time",
-        "rs_delivered",
-        "rs_interval",
-        "recovery_start",
-        "sent_pkts",
-        "retx_pkts",
-        "timeout_rtx_pkts",
-        "lost_pkts",
-        "acked_pkts",
-        "retx_debt",
-        "ack_bytes_recv",
-        "rx_pns",
-        "rx_times",
-        "owds",
-        "rx_expected",
-        "rx_pending",
-        "rx_timer_at",
-        "seen",
-        "recorder",
-        "persistent",
-        "q_dropped",
-        "rand_lost",
-    )
-
-    def __init__(
-        self,
-        idx: int,
-        cc: CongestionController,
-        *,
-        mss: int = 1500,
-        start_ms: float = 0.0,
-        init_cwnd: float = 10.0,
-        min_cwnd: float = 2.0,
-        max_cwnd: float = 2000.0,
-        ack_every: int = 2,
-        ack_timer_ms: float = 25.0,
-        ack_size: int = 64,
-    ) -> None:
-        if not 0 < min_cwnd <= init_cwnd <= max_cwnd:
-            raise ConfigError(
-                f"need 0 < min_cwnd <= init_cwnd <= max_cwnd, got {min_cwnd}, {init_cwnd}, {max_cwnd}"
-            )
-        if ack_every < 1:
-            raise ConfigError(f"ack_every must be >= 1, got {ack_every}")
-        if not 1 <= mss <= 1504 * 64:
-            raise ConfigError(f"mss must be in [1, 96256] bytes, got {mss}")
-        self.idx = idx
-        self.cc = cc
-        self.mss = int(mss)
-        self.start_ms = float(start_ms)
-        self.min_cwnd = float(min_cwnd)
-        self.max_cwnd = float(max_cwnd)
-        self.ack_every = int(ack_every)
-        self.ack_timer_ms = float(ack_timer_ms)
-        self.ack_size = int(ack_size)
-        self.started = False
-        self.cwnd = float(init_cwnd)
-        self.ssthresh = _INF
-        self.pacing_rate = 0.0
-        self.next_send_time = 0.0
-        self.next_pn = 0
-        # records: (pn, t_sent, delivered_at_send, delivered_time_at_send, first_sent_at_send)
-        self.outstanding: deque[tuple] = deque()
-        self.suspects: deque[tuple] = deque()  # unacked but below the largest acked
-        self.inflight = 0
-        self.has_rtt = False
-        self.srtt = INITIAL_RTT_MS
-        self.rttvar = INITIAL_RTT_MS / 2
-        self.min_rtt = _INF
-        self.latest_rtt = 0.0
-        self.rtt_standing = 0.0
-        self._standing: deque[tuple[float, float]] = deque()
-        self.track_standing = bool(getattr(cc, "track_standing", False))
-        self.largest_acked = -1
-        self.pto_count = 0
-        self.total_pto = 0
-        self.last_send_time = 0.0
-        self.timer_at = _INF
-        self.delivered = 0
-        self.delivered_time = 0.0
-        self.first_sent_time = 0.0
-        self.rs_delivered = 0
-        self.rs_interval = 0.0
-        self.recovery_start = -_INF
-        self.sent_pkts = 0
-        self.retx_pkts = 0
-        self.timeout_rtx_pkts = 0
-        self.lost_pkts = 0
-        self.acked_pkts = 0
-        self.retx_debt = 0
-        self.ack_bytes_recv = 0
-        self.rx_pns: list[int] = []
-        self.rx_times: list[float] = []
-        self.owds: list[float] = []
-        self.rx_expected = 0
-        self.rx_pending = 0
-        self.rx_timer_at = -1.0
-        self.seen = 0
-        self.recorder: list | None = None
-        self.persistent = False
-        self.q_dropped = 0  # packets this flow lost to the uplink droptail
-        self.rand_lost = 0  # packets this flow lost to uplink IID loss
-
-    def pto_base(self) -> float:
-        """RFC 9002 PTO period before backoff (ms)."""
-        return self.srtt + max(4.0 * self.rttvar, 1.0) + self.ack_timer_ms
-
-    def in_recovery(self, t_sent: float) -> bool:
-        """True if a packet sent at ``t_sent`` belongs to the current recovery period."""
-        return t_sent <= self.recovery_start
 
 
 class Network:
@@ -398,7 +220,7 @@ class Network:
         """(Re)arm the flow timer to the earliest of loss timer and PTO."""
         t = _INF
         if f.suspects:
-            t = f.suspects[0][1] + self._loss_delay(f)
+            t = f.suspects[0][1] + f.loss_delay()
         if f.inflight > 0:
             pto = f.last_send_time + f.pto_base() * (1 << min(f.pto_count, 16))
             if pto < t:
@@ -406,21 +228,15 @@ class Network:
         if t < _INF:
             self._arm_at(f, t if t > now else now)
 
-    @staticmethod
-    def _loss_delay(f: Flow) -> float:
-        r = f.srtt if f.srtt > f.latest_rtt else f.latest_rtt
-        r *= 1.125
-        return r if r > 1.0 else 1.0
-
     def _on_timer(self, f: Flow, now: float) -> None:
         f.timer_at = _INF
         lost = None
-        if f.suspects and f.suspects[0][1] + self._loss_delay(f) <= now:
+        if f.suspects and f.suspects[0][1] + f.loss_delay() <= now:
             lost = self._detect_losses(f, now)
         if lost:
             self._handle_losses(f, now, lost)
             if f.recorder is not None:
-                self._record(f, now, 0, len(lost), 0.0)
+                f.record(now, 0, len(lost), 0.0)
         elif f.inflight > 0:
             pto = f.last_send_time + f.pto_base() * (1 << min(f.pto_count, 16))
             if pto <= now:
@@ -428,14 +244,14 @@ class Network:
                 f.total_pto += 1
                 self._send_probes(f, now, 2)
                 if f.recorder is not None:
-                    self._record(f, now, 0, 0, 0.0)
+                    f.record(now, 0, 0, 0.0)
         self._send(f, now)
         self._arm(f, now)
 
     def _detect_losses(self, f: Flow, now: float) -> list[tuple]:
         sus = f.suspects
         la = f.largest_acked
-        ld = self._loss_delay(f)
+        ld = f.loss_delay()
         lost = []
         while sus:
             r = sus[0]
@@ -457,16 +273,8 @@ class Network:
             persistent = span > 3.0 * f.pto_base()
         # the controller decides what persistent congestion means (fixed-cwnd and RL ignore it)
         f.cc.on_loss(f, now, n, lost[-1][1], persistent)
-        self._clamp(f)
+        f.clamp_cwnd()
         f.persistent = persistent
-
-    @staticmethod
-    def _clamp(f: Flow) -> None:
-        c = f.cwnd
-        if c < f.min_cwnd:
-            f.cwnd = f.min_cwnd
-        elif c > f.max_cwnd:
-            f.cwnd = f.max_cwnd
 
     def _on_ack(self, f: Flow, now: float, end: int, ack_delay: float) -> None:
         start = f.seen
@@ -503,7 +311,7 @@ class Network:
                 f.rttvar = 0.75 * f.rttvar + 0.25 * abs(f.srtt - adj)
                 f.srtt = 0.875 * f.srtt + 0.125 * adj
             if f.track_standing:
-                st = f._standing
+                st = f.standing_window
                 while st and st[-1][1] >= lrtt:
                     st.pop()
                 st.append((now, lrtt))
@@ -528,41 +336,13 @@ class Network:
                 n_lost = len(lost)
         if acked:
             f.cc.on_ack(f, now, acked, newest)
-            self._clamp(f)
+            f.clamp_cwnd()
         if n_lost:
             self._handle_losses(f, now, lost)
         if f.recorder is not None:
-            self._record(f, now, acked, n_lost, ack_delay)
+            f.record(now, acked, n_lost, ack_delay)
         self._send(f, now)
         self._arm(f, now)
-
-    @staticmethod
-    def _record(f: Flow, now: float, acked: int, lost: int, ack_delay: float) -> None:
-        # One mvfst-rl NetworkState per ACK-or-loss callback, kept raw (packets, ms, cumulative
-        # counters); features.py differences, normalises and aggregates them with numpy.
-        f.recorder.append(
-            (
-                now,
-                f.min_rtt if f.has_rtt else 0.0,
-                f.rtt_standing,
-                f.latest_rtt,
-                f.srtt if f.has_rtt else 0.0,
-                f.rttvar if f.has_rtt else 0.0,
-                f.cwnd,
-                f.inflight,
-                f.sent_pkts,
-                f.ack_bytes_recv,
-                f.retx_pkts,
-                f.pto_count,
-                f.total_pto,
-                f.timeout_rtx_pkts,
-                acked,
-                lost,
-                f.acked_pkts,
-                1.0 if (lost and f.persistent) else 0.0,
-                ack_delay,
-            )
-        )
 
     # ------------------------------------------------------------------ receiver
     def _on_rx(self, f: Flow, now: float, pn: int, t_sent: float) -> None:

@@ -19,8 +19,9 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rlfleet.envs.netsim.cc import External, make_controller
-from rlfleet.envs.netsim.engine import Flow, Network
+from rlfleet.envs.netsim.cc.base import External
+from rlfleet.envs.netsim.cc.registry import make_controller
+from rlfleet.envs.netsim.engine import Network
 from rlfleet.envs.netsim.features import (
     COMPACT_FIELDS,
     FIELDS,
@@ -31,13 +32,10 @@ from rlfleet.envs.netsim.features import (
     reward,
     summarise,
 )
-from rlfleet.envs.netsim.scenarios import (
-    SAMPLERS,
-    Scenario,
-    build_network,
-    get_scenario,
-    sample_scenario,
-)
+from rlfleet.envs.netsim.flow import Flow
+from rlfleet.envs.netsim.scenarios.registry import get_scenario
+from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
+from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
 from rlfleet.errors import ConfigError
 
 DEFAULT_ACTIONS = "0,/2,-10,+10,*2"

@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from rlfleet.envs.netsim.cc import make_controller
-from rlfleet.envs.netsim.engine import Flow, Network
-from rlfleet.envs.netsim.scenarios import Scenario, build_network
+from rlfleet.envs.netsim.cc.registry import make_controller
+from rlfleet.envs.netsim.engine import Network
+from rlfleet.envs.netsim.flow import Flow
+from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
 from rlfleet.errors import ConfigError
 
 Policy = Callable[[np.ndarray], int]

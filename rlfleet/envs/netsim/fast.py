@@ -12,6 +12,14 @@ whole millisecond, the only timing difference from the event engine (agreement i
 
 State lives in numpy arrays with one row per env; a ring of ``RING`` slots bounds the packets in
 flight (cwnd <= 2000 plus PTO probes fits easily), and an overflow is reported, never ignored.
+The window features and reward computed from the recorded events are in :mod:`.fast_features`.
+
+Why this module is long: the packed-state layout and every kernel of the tick loop must share one
+file. numba's on-disk cache (``cache=True``) is invalidated only when the file defining a kernel
+changes, yet a kernel compiles its callees (most of them inlined) and the module constants it
+reads into its own cached code. With the layout or the per-packet kernels in another file, an
+edit there would leave ``run_until`` running stale code from the cache -- after a layout change,
+reading and writing the wrong columns of the packed rows.
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ import math
 
 import numba as nb
 import numpy as np
+
+# re-exported: the window features were part of this module
+from rlfleet.envs.netsim.fast_features import summarise_window as summarise_window
 
 RING = 8192
 MASK = RING - 1
@@ -548,124 +559,3 @@ def kick(si, sf, tab, active):
     for e in range(si.shape[0]):
         if active[e] and si[e, I_INFLIGHT] < sf[e, F_CWND]:
             _send(si, sf, tab, e, sf[e, F_NOW], 0)
-
-
-@nb.njit(cache=True, error_model="numpy")
-def summarise_window(
-    ev,
-    nev,
-    prev,
-    tail_t,
-    tail_c,
-    tidx,
-    mss,
-    out,
-    rew,
-    nvalid,
-    coeffs,
-    max_delay,
-    log_reward,
-    active,
-):
-    """mvfst-rl window features for every active env: ``out[e, :100]`` and ``rew[e]``.
-
-    Mirrors :class:`.features.StateBuilder` + :func:`.features.summarise` + :func:`.reward`.
-    Returns nothing; ``nev[e]`` valid states are summarised (0 -> zeros, reward 0).
-    """
-    B = ev.shape[0]
-    tmp = np.empty((EV_MAX, 20))
-    for e in range(B):
-        if not active[e]:
-            continue
-        n = nev[e]
-        m = 0
-        ms = mss[e]
-        for i in range(n):
-            r = ev[e, i]
-            # rolling throughput: append (t, cum acked bytes), find last event <= t - 100 ms
-            th = tidx[e, 0]
-            tt = tidx[e, 1]
-            tail_t[e, tt & MASK] = r[0]
-            tail_c[e, tt & MASK] = r[16] * ms
-            tt += 1
-            tidx[e, 1] = tt
-            j = tidx[e, 2]
-            if j < th:
-                j = th
-            while j + 1 < tt and tail_t[e, (j + 1) & MASK] <= r[0] - 100.0:
-                j += 1
-            tidx[e, 2] = j
-            if tt - th > RING // 2:
-                tidx[e, 0] = j if j > tt - RING // 2 else tt - RING // 2
-            dt = r[0] - tail_t[e, j & MASK]
-            thr = (r[16] * ms - tail_c[e, j & MASK]) / dt * 1000.0 if dt > 0 else 0.0
-            p = prev[e]
-            valid = r[2] > 0 and (r[3] - r[1]) >= 0
-            if valid:
-                s = tmp[m]
-                s[0] = r[1] / 100.0
-                s[1] = r[2] / 100.0
-                s[2] = r[3] / 100.0
-                s[3] = r[4] / 100.0
-                s[4] = r[5] / 100.0
-                s[5] = (r[3] - r[1]) / 100.0
-                s[6] = r[6] * ms / 1000.0
-                s[7] = r[7] * ms / 1000.0
-                w = s[6] - s[7]
-                s[8] = w if w > 0 else 0.0
-                s[9] = (r[8] - p[8]) * ms / 1000.0
-                s[10] = (r[9] - p[9]) / 1000.0
-                s[11] = (r[10] - p[10]) * ms / 1000.0
-                s[12] = r[11]
-                s[13] = r[12] - p[12]
-                s[14] = r[10] - p[10]
-                s[15] = r[13] - p[13]
-                s[16] = r[14] * ms / 1000.0
-                s[17] = thr / 1000.0
-                s[18] = r[15] * ms / 1000.0
-                s[19] = r[17]
-                m += 1
-            for k in range(N_RAW):
-                p[k] = r[k]
-        nev[e] = 0
-        nvalid[e] = m
-        o = out[e]
-        for k in range(100):
-            o[k] = 0.0
-        if m == 0:
-            rew[e] = 0.0
-            continue
-        for f in range(20):
-            sm = 0.0
-            mn = tmp[0, f]
-            mx = tmp[0, f]
-            for i in range(m):
-                v = tmp[i, f]
-                sm += v
-                if v < mn:
-                    mn = v
-                if v > mx:
-                    mx = v
-            mean = sm / m
-            sd = 0.0
-            if m > 1:
-                acc = 0.0
-                for i in range(m):
-                    dv = tmp[i, f] - mean
-                    acc += dv * dv
-                sd = math.sqrt(acc / (m - 1))
-            o[f] = sm if f > 8 else 0.0
-            o[20 + f] = mean
-            o[40 + f] = sd
-            o[60 + f] = mn
-            o[80 + f] = mx
-        thr_mb = o[20 + 17] * 1000.0 * 1e-6
-        delay = (o[80 + 5] if max_delay else o[20 + 5]) * 100.0
-        lost = o[18] * 1000.0 * 1e-6
-        if log_reward:
-            rv = coeffs[0] * math.log(1e-5 + thr_mb) - coeffs[1] * math.log(1e-5 + delay)
-            if coeffs[2] != 0.0:
-                rv -= coeffs[2] * math.log(1e-5 + lost)
-        else:
-            rv = coeffs[0] * thr_mb - coeffs[1] * delay - coeffs[2] * lost
-        rew[e] = rv

@@ -1,6 +1,6 @@
 """mvfst-rl observations and rewards, computed with numpy from the engine's raw event records.
 
-The engine appends one raw record per ACK-or-loss callback (see ``Network._record``); this module
+The engine appends one raw record per ACK-or-loss callback (see ``Flow.record``); this module
 turns a window of them into mvfst-rl's 20-field ``NetworkState`` vectors (normalised: ms / 100,
 bytes / 1000, counters raw), aggregates them as sum / mean / std / min / max (stats-major, the sum
 zeroed for fields 0-8), appends the action history, and computes the reward.

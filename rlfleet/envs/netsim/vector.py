@@ -19,15 +19,11 @@ from gymnasium.vector.utils import batch_space
 
 from rlfleet.envs.netsim import fast
 from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
+from rlfleet.envs.netsim.fast_features import summarise_window
 from rlfleet.envs.netsim.features import parse_actions
-from rlfleet.envs.netsim.scenarios import (
-    SAMPLERS,
-    Scenario,
-    Trace,
-    build_schedule,
-    get_scenario,
-    sample_scenario,
-)
+from rlfleet.envs.netsim.scenarios.registry import get_scenario
+from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
+from rlfleet.envs.netsim.scenarios.spec import Scenario, Trace, build_schedule
 from rlfleet.envs.netsim.schedule import ConstantSchedule, TableSchedule
 from rlfleet.errors import ConfigError
 
@@ -290,7 +286,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         while pending.any():
             b = np.where(pending, np.minimum(b + self.window_ms, self.duration_ms), b)
             self._run(b, pending)
-            fast.summarise_window(
+            summarise_window(
                 self.ev,
                 self.ist[:, fast.I_NEV],
                 self.prev,

@@ -54,7 +54,7 @@ class RemoteActors:
 
         self.redis_url, self.run_name, self.num = redis_url, run, num
         self.client = connect(redis_url, wait=30.0)
-        self.watch = LearnerWatch(self.client, run, learner_grace_s)
+        self.watch = LearnerWatch.over_redis(self.client, run, learner_grace_s)
         self.placement = placement
         self.result = RemoteResult(run=run)
 

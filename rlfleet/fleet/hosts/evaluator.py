@@ -155,7 +155,7 @@ class RunWatch:
         self._client, self.run = client, run
         self.recorder = recorder
         self.status = RunStatus(client, run)
-        self.learner = LearnerWatch(client, run, learner_grace_s)
+        self.learner = LearnerWatch.over_redis(client, run, learner_grace_s)
         self.heartbeat = Heartbeat(client, run, member, group="evaluators")
         self.stop_reason = ""
         self.heartbeat.beat(force=True)  # visible in the group before the first evaluation

@@ -38,7 +38,7 @@ class RemoteService:
 
         self.run_name = run
         self.client = connect(redis_url, wait=30.0)
-        self.watch = LearnerWatch(self.client, run, learner_grace_s)
+        self.watch = LearnerWatch.over_redis(self.client, run, learner_grace_s)
         self._interrupted = threading.Event()
         self.spec: Any = None
 

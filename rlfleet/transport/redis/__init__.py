@@ -12,13 +12,7 @@ Same duck-typed interfaces, same codec (``rlfleet.transport.codec``), every key 
 from __future__ import annotations
 
 from rlfleet.transport.redis.connection import connect, redact_url
-from rlfleet.transport.redis.experience import (
-    RedisInbox,
-    RedisOutbox,
-    check_schema,
-    experience_key,
-    pushed_per_actor,
-)
+from rlfleet.transport.redis.experience import pushed_per_actor
 from rlfleet.transport.redis.fleet import (
     Heartbeat,
     RunStatus,
@@ -26,8 +20,11 @@ from rlfleet.transport.redis.fleet import (
     alive_members,
     delete_run,
 )
-from rlfleet.transport.redis.keys import prefix
+from rlfleet.transport.redis.inbox import RedisInbox
+from rlfleet.transport.redis.keys import experience_key, prefix
+from rlfleet.transport.redis.outbox import RedisOutbox
 from rlfleet.transport.redis.params import RedisParams
+from rlfleet.transport.schema import check_schema
 
 __all__ = [
     "Heartbeat",

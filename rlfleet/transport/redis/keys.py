@@ -31,3 +31,13 @@ def prefix(run: str) -> str:
 def key(run: str, *parts: str) -> str:
     """``rlfleet:{run}:part1:part2...``"""
     return prefix(run) + ":".join(parts)
+
+
+def experience_key(run: str) -> str:
+    """The run's bounded experience list (actors push, the learner pops)."""
+    return key(run, "experience")
+
+
+def pushed_key(run: str) -> str:
+    """Hash of messages pushed per actor id (for status and benchmarks)."""
+    return key(run, "pushed")

@@ -16,9 +16,9 @@ import numpy as np
 from rlfleet.transport.codec import encode
 from rlfleet.transport.ports import CMD_STOP
 from rlfleet.transport.redis.connection import RETRYABLE, describe, raise_if_fatal
-from rlfleet.transport.redis.experience import RedisOutbox
 from rlfleet.transport.redis.fleet import Heartbeat, RunStatus
 from rlfleet.transport.redis.keys import key
+from rlfleet.transport.redis.outbox import RedisOutbox
 from rlfleet.transport.redis.params import RedisParams
 from rlfleet.transport.retry import Backoff
 
