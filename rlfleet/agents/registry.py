@@ -17,6 +17,7 @@ from rlfleet.errors import ConfigError
 AGENTS: dict[str, str] = {
     "apex": "rlfleet.agents.apex.spec",
     "impala": "rlfleet.agents.impala.spec",
+    "dagger": "rlfleet.agents.dagger.spec",
 }
 
 #: The algorithm of a config that does not name one.
