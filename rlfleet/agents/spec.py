@@ -12,8 +12,8 @@ algorithm themselves:
   :func:`rlfleet.agents.common.actor.run_actor`;
 * ``make_learner`` -- the learner's data threads and update, served by
   :class:`rlfleet.agents.common.learner.LearnerShell` (publication, checkpoints, reports);
-* ``message_kind`` / ``message_schema`` -- what actors send and what an inbox may check before
-  the learner sees it;
+* ``message_kind`` / ``message_schema`` / ``message_check`` -- what actors send, and the shape
+  and value checks every inbox applies before the learner sees it;
 * ``check_env`` / ``prepare`` -- refusals and path resolution before any process starts;
 * ``service`` -- an optional store at the memory node (Ape-X's replay service).
 
@@ -97,6 +97,9 @@ class AgentSpec:
     make_acting: Callable[..., Any]
     make_learner: Callable[..., Any]
     message_schema: Callable[..., dict[str, tuple[str, tuple[int, ...]]] | None] | None = None
+    #: ``(config, env) -> check(message) -> problem or ""``: value checks both transports apply
+    #: after the schema (finite numbers, actions in the action space, sizes the store can hold)
+    message_check: Callable[..., Callable[[Any], str]] | None = None
     check_env: Callable[[Any, EnvSpec], None] | None = None
     prepare: Callable[[Any], None] = _nothing
     service: ServiceSpec | None = None
@@ -112,3 +115,6 @@ class AgentSpec:
 
     def schema(self, config: Any, env: EnvSpec) -> dict[str, tuple[str, tuple[int, ...]]] | None:
         return self.message_schema(config, env) if self.message_schema is not None else None
+
+    def content_check(self, config: Any, env: EnvSpec) -> Callable[[Any], str] | None:
+        return self.message_check(config, env) if self.message_check is not None else None

@@ -85,7 +85,7 @@ def evaluator_ends(addresses: FleetAddresses, link: StatusLink) -> RoleEnds:
 
 def learner_ends(config: Any, spec: Any, addresses: FleetAddresses, env: EnvSpec) -> RoleEnds:
     """The learner's inbox (or a service's ``store``) and its parameter sink (``publish``)."""
-    schema = spec.schema(config, env)
+    schema, check = spec.schema(config, env), spec.content_check(config, env)
     if addresses.over_redis:
         from rlfleet.transport.redis import RedisInbox, RedisParams
         from rlfleet.transport.redis.roles import default_backoff
@@ -111,12 +111,13 @@ def learner_ends(config: Any, spec: Any, addresses: FleetAddresses, env: EnvSpec
             addresses.run,
             kinds=(spec.message_kind,),
             expect=schema,
+            check=check,
             backoff=default_backoff(),
         )
         return RoleEnds(params=params, inbox=inbox)
     from rlfleet.transport.local import AcceptLoop, CreatingParams, PipeInbox
 
-    inbox = PipeInbox(kinds={spec.message_kind}, expect=schema)
+    inbox = PipeInbox(kinds={spec.message_kind}, expect=schema, check=check)
     accept = AcceptLoop(addresses.experience, addresses.authkey, inbox.add)
     sink = CreatingParams(addresses.params_name)
     return RoleEnds(params=sink, inbox=inbox, closers=[sink.close, accept.close])
@@ -136,6 +137,7 @@ def service_ends(
         run,
         kinds=(spec.message_kind,),
         expect=spec.schema(config, env),
+        check=spec.content_check(config, env),
         backoff=default_backoff(),
     )
     updates = RedisInbox(

@@ -166,6 +166,9 @@ class ApexActing:
             return []
         return [self._encode()]
 
+    def waiting(self) -> bool:
+        return False  # asynchronous: acts with whatever parameters it has
+
     def wants_params(self) -> bool:
         return self.batch_steps % self.config.actor.param_fetch_interval == 0
 

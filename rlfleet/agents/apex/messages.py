@@ -9,11 +9,13 @@ sees them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from rlfleet.envs.spec import EnvSpec
+from rlfleet.transport.codec import Message
 
 EXPERIENCE_KIND = "experience"
 #: The replay service's queues (:mod:`rlfleet.agents.apex.service_messages`): sampled batches to
@@ -54,3 +56,33 @@ def experience_schema(
 def message_schema(config: Any, env: EnvSpec) -> dict[str, tuple[str, tuple[int, ...]]]:
     """The schema of this run's experience messages (the spec's ``message_schema``)."""
     return experience_schema(env.obs_shape, env.obs_dtype, wants_one_step(config))
+
+
+def _finite(array: np.ndarray) -> bool:
+    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
+
+
+def message_check(config: Any, env: EnvSpec) -> Callable[[Message], str]:
+    """Value checks of an experience message (after its schema): finite observations, rewards
+    and priorities, priorities >= 0, discounts in [0, 1], actions of the action space, and at
+    most ``replay.capacity`` transitions (a larger batch would evict itself)."""
+    num_actions, capacity = env.num_actions, config.replay.capacity
+
+    def check(message: Message) -> str:
+        a = message.arrays
+        priority, action = a["priority"], a["action"]
+        if not _finite(priority) or (priority < 0).any():
+            return "priorities must be finite and >= 0"
+        if ((action < 0) | (action >= num_actions)).any():
+            return f"actions outside 0..{num_actions - 1}"
+        if len(action) > capacity:
+            return f"{len(action)} transitions exceed replay.capacity {capacity}"
+        for name in ("reward", "reward_1", "obs", "next_obs", "next_obs_1"):
+            if name in a and not _finite(a[name]):
+                return f"non-finite {name}"
+        for name in ("discount", "discount_1"):
+            if name in a and not ((a[name] >= 0) & (a[name] <= 1)).all():
+                return f"{name} outside [0, 1]"
+        return ""
+
+    return check

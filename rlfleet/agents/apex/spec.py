@@ -16,6 +16,7 @@ from rlfleet.agents.apex.messages import (
     DEMAND_KIND,
     EXPERIENCE_KIND,
     PRIORITIES_KIND,
+    message_check,
     message_schema,
 )
 from rlfleet.agents.spec import ActorSlot, AgentSpec, ServiceSpec
@@ -105,6 +106,7 @@ SPEC = AgentSpec(
     make_acting=_acting,
     make_learner=_learner,
     message_schema=message_schema,
+    message_check=message_check,
     prepare=prepare,
     service=REPLAY_SERVICE,
     preload=("rlfleet.agents.apex.acting", "rlfleet.agents.apex.learner"),

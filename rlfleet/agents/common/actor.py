@@ -5,8 +5,9 @@ The agent supplies an :class:`Acting` (``spec.make_acting``): how to choose acti
 stage from each step, and when a message is ready. This loop owns everything else, the same for
 every algorithm: waiting for the learner's first parameters (actors act with the learner's
 weights, never their own random ones), the parameter-fetch cadence the acting step asks for,
-pushing messages (timed), episode statistics, reporting every ``REPORT_INTERVAL_S`` and
-stopping on the supervisor's command.
+pushing messages (timed), waiting without stepping while the acting step waits for newer
+parameters, episode statistics, reporting every ``REPORT_INTERVAL_S`` and stopping on the
+supervisor's command.
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ class Acting(Protocol):
 
     def wants_params(self) -> bool:
         """Whether now is the time to check for newer parameters."""
+
+    def waiting(self) -> bool:
+        """True while the step has done what it can with its parameters and waits for newer
+        ones (a synchronous algorithm's iteration is complete): the loop then steps nothing."""
 
 
 def first_params(params: ParamSource, flat: np.ndarray, link: StatusLink) -> int | None:
@@ -161,6 +166,14 @@ def _loop(
     acting.begin(obs)
     last_report = time.monotonic()
     while True:
+        if acting.waiting():
+            got = params.fetch_if_newer(stats.version, flat)
+            if got is not None:
+                stats.version = got
+                acting.load_params(flat, got)
+            elif link.poll_command(0.02) == CMD_STOP:  # blocks on the link, no busy wait
+                return
+            continue
         step = venv.step(acting.act(obs))
         stats.record(step)
         for payload in acting.observe(step):

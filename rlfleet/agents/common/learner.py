@@ -265,7 +265,10 @@ class LearnerShell:
         dt = max(time.monotonic() - since, 1e-9)
         r = self.core.report()
         rejected = int(getattr(self.inbox, "rejected", 0)) + int(r.get("rejected", 0))
+        gate = getattr(self.inbox, "gate", None)  # what the transport dropped, by reason
+        by_reason = gate.rejected_by_reason if gate is not None else {}
         metrics = {
+            **{f"transport/rejected/{reason}": float(n) for reason, n in by_reason.items()},
             "learner/wait_fraction": self._wait_s / dt,
             "params/version": float(self.counters.version),
             "params/version_lag": r.get("version_lag"),

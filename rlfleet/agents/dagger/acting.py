@@ -5,7 +5,9 @@ chooses where to go, and the expert labels every visited state. The loop around 
 Policy version v is the learner of iteration v (the learner publishes once per iteration), so
 an actor acting with version v mixes with ``beta_v = beta_decay ** (v - 1)``: version 1, the
 untrained classifier, is never used (``beta_1 = 1``). The mixture is drawn per environment and
-step; the learner's choice is its classifier's argmax.
+step; the learner's choice is its classifier's argmax. An actor labels at most one iteration's
+quota (``dagger.labels_per_iteration``) with each policy, then waits for the next one: the
+learner takes only that many of each policy's states, so more would be discarded.
 """
 
 from __future__ import annotations
@@ -45,11 +47,13 @@ class DaggerActing:
         self.beta = 1.0
         self.batch_steps = 0
         self.steps_since_push = 0
+        self.labelled = 0  # with the current policy
 
     def load_params(self, flat: np.ndarray, version: int) -> None:
         load_flat(self.net, flat)
         self.version = version
         self.beta = self.config.dagger.beta(version)
+        self.labelled = 0
 
     def begin(self, obs: np.ndarray) -> None:
         return None
@@ -61,6 +65,7 @@ class DaggerActing:
         self.obs[self.size : self.size + n] = obs
         self.labels[self.size : self.size + n] = expert
         self.size += n
+        self.labelled += n
         if self.beta >= 1.0:
             return expert
         learner = self.net(as_tensor(obs)).argmax(dim=1).numpy()
@@ -69,8 +74,9 @@ class DaggerActing:
     def observe(self, step: StepResult) -> list[bytes]:
         self.batch_steps += 1
         self.steps_since_push += len(step.reward)
-        if self.size < self.config.actor.push_size:
-            return []
+        quota_done = self.labelled >= self.config.dagger.labels_per_iteration
+        if self.size == 0 or (self.size < self.config.actor.push_size and not quota_done):
+            return []  # a policy's last labels leave at once: the learner waits for them
         payload = encode_labels(
             self.obs[: self.size],
             self.labels[: self.size],
@@ -80,6 +86,10 @@ class DaggerActing:
         )
         self.size = self.steps_since_push = 0
         return [payload]
+
+    def waiting(self) -> bool:
+        """This policy's quota is labelled (and sent): wait for the next iteration's policy."""
+        return self.labelled >= self.config.dagger.labels_per_iteration and self.size == 0
 
     def wants_params(self) -> bool:
         return self.batch_steps % self.config.actor.param_fetch_interval == 0

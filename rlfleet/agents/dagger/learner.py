@@ -3,13 +3,16 @@ Served by :class:`~rlfleet.agents.common.learner.LearnerShell`.
 
 D is a :class:`~rlfleet.replay.UniformReplay` (the replay engine's storage: frame-deduplicated
 image fields, snapshots) holding ``obs`` and ``expert_action``; batches are drawn uniformly from
-all of it. Iterations are synchronous: policy version v is iteration v's learner. Once
-``dagger.labels_per_iteration`` labels acted by the current version have arrived, the core
-grants ``learner.updates_per_iteration`` updates on D; the shell publishes after exactly that
-many (``learner.publish_interval`` is the same number), which starts the next iteration. Labels
-from older versions are aggregated too (they are expert labels of visited states) but do not
-count toward the quota. At the label budget the insert thread stops reading (actors block: no
-env steps are wasted) and the learner keeps training on D.
+all of it. Iterations are synchronous, as in the algorithm: policy version v is iteration v's
+learner, and D takes exactly ``dagger.labels_per_iteration`` labels of states that policy
+visited. Labels acted by any other version (an actor still holding the previous policy, or
+states visited after the iteration's quota was met) are discarded (``dagger/discarded``): they
+are not the iteration's distribution. Once the quota is in, the core grants
+``learner.updates_per_iteration`` updates on D and stops reading labels (actors block: no env
+steps are spent on data the iteration cannot take); the shell publishes after exactly that many
+updates (``learner.publish_interval`` is the same number), which starts the next iteration. At
+the label budget collection ends for good and the learner keeps training on D, one iteration of
+updates per publication.
 
 Two data threads: **insert** (labels into D) and **prefetch** (granted batches from D).
 """
@@ -51,6 +54,7 @@ class DaggerCounters(CheckpointedCounters):
     def __init__(self) -> None:
         super().__init__()
         self.labels = 0  # in D, all iterations
+        self.discarded = 0  # labels of states another policy visited
         self.granted = 0  # updates allowed so far
 
 
@@ -76,8 +80,6 @@ class DaggerLearner:
         self.labels_by_version: dict[int, int] = {}
         self.collected = 0  # labels acted by collect_version, the current policy
         self.collect_version = 0
-        self.bad_messages = 0
-        self.last_bad = ""
         self._losses: list[float] = []
         self._accuracies: list[float] = []
 
@@ -107,34 +109,45 @@ class DaggerLearner:
     def loops(self, inbox: Inbox | None) -> dict[str, Callable[[], None]]:
         return {"insert": lambda: self.insert_once(inbox), "prefetch": self.prefetch_once}
 
-    def insert_once(self, inbox: Inbox) -> None:
+    def _collecting(self) -> bool:
+        """Under ``lock``: whether the current iteration still takes labels."""
         if self.budget_left == 0:
-            time.sleep(0.1)  # the budget is spent: actors block on the full queue
+            return False
+        if self.collect_version != self.counters.version:
+            return True  # a new policy: its quota is open
+        return self.collected < self.config.dagger.labels_per_iteration
+
+    def insert_once(self, inbox: Inbox) -> None:
+        with self.lock:
+            collecting = self._collecting()
+        if not collecting:
+            time.sleep(0.05)  # training, or the budget is spent: actors block on the full queue
             return
         for message in inbox.pull(timeout=0.1, max_messages=1):
             self.insert(message)
 
     def insert(self, message: Message) -> None:
-        """Add one labels message to D (clipped to the budget); a message whose labels are not
-        actions of this environment is counted and dropped."""
+        """Add one labels message to D if the current policy acted it, clipped to the
+        iteration's quota and the budget; anything else is discarded (inboxes have checked its
+        shapes and values: :func:`~rlfleet.agents.dagger.messages.message_check`)."""
         obs, labels = message.arrays["obs"], message.arrays["expert_action"]
-        if ((labels < 0) | (labels >= self.env.num_actions)).any():
-            self.bad_messages += 1
-            self.last_bad = f"expert_action outside 0..{self.env.num_actions - 1}"
-            return
         version = int(message.meta.get("policy_version", 0))
         with self.lock:
+            # D's size when each policy was published (D does not grow while a policy trains)
+            self.labels_by_version.setdefault(self.counters.version, self.counters.labels)
+            if self.collect_version != self.counters.version:
+                self.collect_version, self.collected = self.counters.version, 0
+            quota = self.config.dagger.labels_per_iteration - self.collected
             left = self.budget_left
-            n = len(labels) if left is None else min(len(labels), left)
-            if n == 0:
+            n = min(len(labels), quota, len(labels) if left is None else left)
+            if version != self.collect_version or n <= 0:
+                self.counters.discarded += len(labels)
                 return
             self.store.add({"obs": obs[:n], "expert_action": labels[:n]})
             self.counters.labels += n
+            self.counters.discarded += len(labels) - n
             self.counters.env_steps += int(message.meta.get("env_steps", 0)) * n // len(labels)
-            if self.collect_version != self.counters.version:
-                self.collect_version, self.collected = self.counters.version, 0
-            if version == self.collect_version:
-                self.collected += n
+            self.collected += n
             self.lag.add(np.array([self.counters.version - version]))
             self._grant()
 
@@ -178,6 +191,7 @@ class DaggerLearner:
             "learner/loss": float(np.mean(self._losses)) if self._losses else None,
             "learner/accuracy": float(np.mean(self._accuracies)) if self._accuracies else None,
             "dagger/labels": float(self.counters.labels),
+            "dagger/discarded": float(self.counters.discarded),
             "dagger/iteration": float(self.counters.version),
             "dagger/beta": d.beta(self.counters.version),
         }
@@ -187,7 +201,7 @@ class DaggerLearner:
             "metrics": metrics,
             "progress": {"labels": self.counters.labels, "iteration": self.counters.version},
             "notice": None,
-            "rejected": self.bad_messages,
+            "rejected": 0,
             "version_lag": lag,
         }
 

@@ -6,12 +6,13 @@ A ``labels`` message carries ``obs`` [N, *obs] and ``expert_action`` [N] int64, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from rlfleet.envs.spec import EnvSpec
-from rlfleet.transport.codec import encode
+from rlfleet.transport.codec import Message, encode
 
 LABELS_KIND = "labels"
 
@@ -29,3 +30,19 @@ def encode_labels(
 ) -> bytes:
     meta = {"actor": actor, "policy_version": version, "env_steps": env_steps}
     return encode(LABELS_KIND, {"obs": obs, "expert_action": expert_action}, meta)
+
+
+def message_check(config: Any, env: EnvSpec) -> Callable[[Message], str]:
+    """Value checks of a labels message: labels are actions of this environment, observations
+    are finite."""
+    num_actions = env.num_actions
+
+    def check(message: Message) -> str:
+        obs, labels = message.arrays["obs"], message.arrays["expert_action"]
+        if ((labels < 0) | (labels >= num_actions)).any():
+            return f"expert_action outside 0..{num_actions - 1}"
+        if obs.dtype.kind == "f" and not np.isfinite(obs).all():
+            return "non-finite obs"
+        return ""
+
+    return check

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlfleet.agents.dagger.config import DaggerConfig
-from rlfleet.agents.dagger.messages import LABELS_KIND, message_schema
+from rlfleet.agents.dagger.messages import LABELS_KIND, message_check, message_schema
 from rlfleet.agents.spec import ActorSlot, AgentSpec
 from rlfleet.envs.spec import EnvSpec
 
@@ -49,6 +49,7 @@ SPEC = AgentSpec(
     make_acting=_acting,
     make_learner=_learner,
     message_schema=message_schema,
+    message_check=message_check,
     prepare=prepare,
     preload=("rlfleet.agents.dagger.acting", "rlfleet.agents.dagger.learner"),
 )

@@ -133,6 +133,9 @@ class ImpalaActing:
         self._fetch_due = self.unrolls % self.fetch_every == 0
         return [encode_unroll(unroll, self.member)]
 
+    def waiting(self) -> bool:
+        return False  # asynchronous: acts with whatever parameters it has
+
     def wants_params(self) -> bool:
         due, self._fetch_due = self._fetch_due, False
         return due

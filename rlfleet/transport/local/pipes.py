@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rlfleet.errors import CodecError, TransportError
-from rlfleet.transport.codec import Message, decode, encode
-from rlfleet.transport.schema import Schema, check_schema
+from rlfleet.errors import TransportError
+from rlfleet.transport.codec import Message, encode
+from rlfleet.transport.schema import ContentCheck, MessageGate, Schema
 
 
 class PipeOutbox:
@@ -40,8 +40,9 @@ class PipeOutbox:
 
 
 class PipeInbox:
-    """Read ends of many pipes; decodes and checks (kinds, and with ``expect`` the arrays'
-    schema), counting what it rejects (``last_error`` says why)."""
+    """Read ends of many pipes; every message passes the :class:`MessageGate` (codec, kinds,
+    metadata counters, the ``expect`` schema, the ``check`` of contents), which counts what it
+    rejects by reason (``last_error`` says why)."""
 
     def __init__(
         self,
@@ -49,16 +50,27 @@ class PipeInbox:
         kinds: set[str] | None = None,
         max_bytes: int = 1 << 29,
         expect: Schema | None = None,
+        check: ContentCheck | None = None,
     ) -> None:
         self._conns: list[Connection] = list(conns)
         self._conns_lock = threading.Lock()  # writers may join from an accept thread
-        self._kinds = frozenset(kinds) if kinds else None
-        self._max_bytes = max_bytes
-        self._expect = dict(expect) if expect else None
-        self.rejected = 0
-        self.received = 0
-        self.bytes_received = 0
-        self.last_error = ""
+        self.gate = MessageGate(kinds, max_bytes, expect, check)
+
+    @property
+    def rejected(self) -> int:
+        return self.gate.rejected
+
+    @property
+    def received(self) -> int:
+        return self.gate.received
+
+    @property
+    def bytes_received(self) -> int:
+        return self.gate.bytes_received
+
+    @property
+    def last_error(self) -> str:
+        return self.gate.last_error
 
     def add(self, conn: Connection) -> None:
         """Start reading another pipe (a restarted or newly joined writer)."""
@@ -89,20 +101,9 @@ class PipeInbox:
                 except (EOFError, OSError):
                     conn.close()  # type: ignore[union-attr]
                     break
-                self.received += 1
-                self.bytes_received += len(raw)
-                try:
-                    message = decode(raw, self._max_bytes, self._kinds)
-                except CodecError as exc:
-                    self.rejected += 1
-                    self.last_error = str(exc)
-                else:
-                    problem = check_schema(message, self._expect) if self._expect else ""
-                    if problem:
-                        self.rejected += 1
-                        self.last_error = problem
-                    else:
-                        out.append(message)
+                message = self.gate.admit(raw)
+                if message is not None:
+                    out.append(message)
                 if not conn.poll():  # type: ignore[union-attr]
                     break
         self.remove_closed()

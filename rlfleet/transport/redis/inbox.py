@@ -4,25 +4,26 @@ blocking wait, and any of the run's other lists the same way (``key=``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import redis
 
-from rlfleet.errors import CodecError
-from rlfleet.transport.codec import DEFAULT_MAX_MESSAGE_BYTES, Message, decode
+from rlfleet.transport.codec import DEFAULT_MAX_MESSAGE_BYTES, Message
 from rlfleet.transport.redis.connection import RETRYABLE, blocking_limit, describe, raise_if_fatal
 from rlfleet.transport.redis.keys import experience_key
 from rlfleet.transport.retry import Backoff
-from rlfleet.transport.schema import check_schema
+from rlfleet.transport.schema import ContentCheck, MessageGate, Schema
 
 
 class RedisInbox:
     """The learner's end: ``pull(timeout, max_messages)`` like the local ``PipeInbox``.
 
-    Blocks in Redis (``BLPOP``) for at most ``timeout`` seconds -- no polling. Anything that does
-    not decode, has a foreign kind, is larger than ``max_bytes`` or (with ``expect``) has the
-    wrong arrays is counted in ``rejected`` and dropped; ``last_error`` says why. An outage is
-    counted in ``errors`` and yields ``[]`` after a backoff wait, so the learner keeps learning
+    Blocks in Redis (``BLPOP``) for at most ``timeout`` seconds -- no polling. Every message
+    passes the :class:`~rlfleet.transport.schema.MessageGate` (codec within ``max_bytes``, kinds,
+    metadata counters, the ``expect`` schema, the ``check`` of contents); what fails is counted
+    in ``rejected`` (by reason in ``gate.rejected_by_reason``) and dropped, ``last_error`` says
+    why. An outage is counted in ``errors`` (``last_outage`` says what) and yields ``[]`` after a
+    backoff wait, so the learner keeps learning
     from what it has while Redis comes back. ``key`` pops another of the run's lists instead of
     the experience list (the replay service's sampled batches and priority updates).
     """
@@ -33,20 +34,36 @@ class RedisInbox:
         run: str,
         kinds: Iterable[str] | None = ("experience",),
         max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        expect: Mapping[str, tuple[str, tuple[int, ...]]] | None = None,
+        expect: Schema | None = None,
         backoff: Backoff | None = None,
         key: str | None = None,
+        check: ContentCheck | None = None,
     ) -> None:
         self._client = client
         self._where = describe(client)
         self._key = key or experience_key(run)
-        self._kinds = frozenset(kinds) if kinds else None
-        self._max_bytes = max_bytes
-        self._expect = dict(expect) if expect else None
+        self.gate = MessageGate(kinds, max_bytes, expect, check)
         self._backoff = backoff or Backoff()
         self._block_limit = blocking_limit(client)
-        self.rejected = self.received = self.bytes_received = self.errors = 0
-        self.last_error = ""
+        self.errors = 0
+        self.last_outage = ""
+
+    @property
+    def rejected(self) -> int:
+        return self.gate.rejected
+
+    @property
+    def received(self) -> int:
+        return self.gate.received
+
+    @property
+    def bytes_received(self) -> int:
+        return self.gate.bytes_received
+
+    @property
+    def last_error(self) -> str:
+        """Why the last message was rejected, else what the last outage was."""
+        return self.gate.last_error or self.last_outage
 
     def pending(self) -> int:
         """Messages waiting in Redis (0 if unreachable)."""
@@ -69,7 +86,7 @@ class RedisInbox:
         except RETRYABLE as exc:
             raise_if_fatal(exc, self._where)
             self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_outage = f"{type(exc).__name__}: {exc}"
             self._backoff.failed()
             return []
         self._backoff.succeeded()
@@ -95,21 +112,5 @@ class RedisInbox:
         return raws
 
     def _decode(self, raws: list[bytes]) -> list[Message]:
-        out: list[Message] = []
-        for raw in raws:
-            self.received += 1
-            self.bytes_received += len(raw)
-            try:
-                message = decode(raw, self._max_bytes, self._kinds)
-            except CodecError as exc:
-                self.rejected += 1
-                self.last_error = str(exc)
-                continue
-            if self._expect is not None:
-                problem = check_schema(message, self._expect)
-                if problem:
-                    self.rejected += 1
-                    self.last_error = problem
-                    continue
-            out.append(message)
-        return out
+        admitted = (self.gate.admit(raw) for raw in raws)
+        return [message for message in admitted if message is not None]

@@ -42,6 +42,9 @@ class FakeActing:
     def wants_params(self) -> bool:
         return self.steps % 3 == 0
 
+    def waiting(self) -> bool:
+        return False
+
 
 class Params:
     """Version 1 at once, version 2 from the third fetch on."""
@@ -95,3 +98,43 @@ def test_a_stop_before_the_first_parameters_ends_without_acting():
     acting, outbox, link = run(commands=[None, CMD_STOP], params=Never())
     assert not acting.began and acting.loaded == [] and outbox.payloads == []
     assert link.sent == []
+
+
+def test_a_waiting_acting_step_steps_nothing_until_newer_parameters_come():
+    class Synchronous(FakeActing):
+        """Acts 5 steps per policy version, then waits for the next one."""
+
+        def waiting(self) -> bool:
+            return self.steps >= 5 * len(self.loaded)
+
+        def wants_params(self) -> bool:
+            return False
+
+    class Slow:
+        """Version 1 at once; version 2 only from the 50th fetch on."""
+
+        def __init__(self) -> None:
+            self.fetches = 0
+
+        def fetch_if_newer(self, have: int, out: np.ndarray) -> int | None:
+            self.fetches += 1
+            version = 1 if self.fetches < 50 else 2
+            if version <= have:
+                return None
+            out[:] = float(version)
+            return version
+
+    config = build_config("cartpole", ["env.envs_per_actor=2"])
+    FakeActing.instances.clear()
+    params = Slow()
+
+    class Link(FakeLink):
+        def poll_command(self, timeout: float = 0.0):
+            return CMD_STOP if params.fetches > 80 else None
+
+    link = Link()
+    run_actor(Synchronous, config, ActorSlot(0, 1, 0), 3, FakeOutbox(), params, link)
+    acting = FakeActing.instances[-1]
+    assert [v for v, _ in acting.loaded] == [1, 2]
+    assert acting.steps == 10, "5 steps per version, none while waiting"
+    assert link.of_kind("actor_stats")[-1]["env_steps"] == 20

@@ -73,3 +73,19 @@ def test_labels_leave_in_messages_of_push_size_with_the_acting_version():
     env = EnvSpec.of(venv)
     assert check_schema(message, message_schema(config, env)) == ""
     assert len(message.arrays["obs"]) == 16
+
+
+def test_after_its_quota_an_actor_flushes_and_waits_for_the_next_policy():
+    config, venv, acting = make(beta_decay=0.5, k=8, push=64)
+    assert config.dagger.labels_per_iteration == 500
+    obs = venv.reset()
+    with_learner_always_left(acting, version=1)
+    sent = []
+    while not acting.waiting():
+        step = venv.step(acting.act(obs))
+        sent += acting.observe(step)
+        obs = step.obs
+    assert sum(len(decode(p).arrays["expert_action"]) for p in sent) == 504  # 63 steps of 8
+    assert len(decode(sent[-1]).arrays["obs"]) == 56, "the last labels leave at once"
+    with_learner_always_left(acting, version=2)
+    assert not acting.waiting() and acting.labelled == 0
