@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -28,11 +29,55 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10
 T = TypeVar("T")
 
 
-def field(default: Any, doc: str) -> Any:
-    """A documented config field (dict defaults are copied per instance)."""
+def field(
+    default: Any,
+    doc: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """A documented config field (dict defaults are copied per instance). Numeric fields (and
+    each number of a tuple field) declare their valid range with ``ge`` / ``gt`` / ``le`` /
+    ``lt``; every float must also be finite. Values outside are refused naming the range."""
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    metadata = {"doc": doc, "range": bounds}
     if isinstance(default, dict):
-        return dataclasses.field(default_factory=lambda: dict(default), metadata={"doc": doc})
-    return dataclasses.field(default=default, metadata={"doc": doc})
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+_SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def describe_range(bounds: Mapping[str, float]) -> str:
+    """``{"ge": 0, "le": 1}`` -> ``"in [0, 1]"``; ``{"gt": 0}`` -> ``"> 0"``."""
+    low = [(k, v) for k, v in bounds.items() if k in ("ge", "gt")]
+    high = [(k, v) for k, v in bounds.items() if k in ("le", "lt")]
+    if low and high:
+        (lk, lv), (hk, hv) = low[0], high[0]
+        return f"in {'[' if lk == 'ge' else '('}{lv:g}, {hv:g}{']' if hk == 'le' else ')'}"
+    return " and ".join(f"{_SYMBOLS[k]} {v:g}" for k, v in bounds.items())
+
+
+def _in_range(value: float, bounds: Mapping[str, float]) -> bool:
+    checks = {
+        "ge": lambda b: value >= b,
+        "gt": lambda b: value > b,
+        "le": lambda b: value <= b,
+        "lt": lambda b: value < b,
+    }
+    return all(checks[k](b) for k, b in bounds.items())
+
+
+def _check_range(value: Any, bounds: Mapping[str, float], where: str) -> None:
+    numbers = value if isinstance(value, tuple) else (value,)
+    for number in numbers:
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            if not _in_range(number, bounds):
+                shown = list(value) if isinstance(value, tuple) else value
+                raise ConfigError(f"{where} must be {describe_range(bounds)}, got {shown!r}")
 
 
 def _suggest(name: str, valid: list[str]) -> str:
@@ -96,6 +141,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # TOML spells nan and inf; no setting means either
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if hint is str:
@@ -108,8 +155,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 def _check_section_values(section: Any, name: str) -> None:
     hints = _resolved_hints(type(section))
     for f in dataclasses.fields(section):
-        value = getattr(section, f.name)
-        setattr(section, f.name, _coerce(value, hints[f.name], f"{name}.{f.name}"))
+        where = f"{name}.{f.name}"
+        value = _coerce(getattr(section, f.name), hints[f.name], where)
+        _check_range(value, f.metadata.get("range", {}), where)
+        setattr(section, f.name, value)
     validate = getattr(section, "validate", None)
     if validate is not None:
         validate()
@@ -241,5 +290,7 @@ def describe(cls: type) -> str:
         lines.append(f"[{f.name}]")
         for sf in dataclasses.fields(section_cls):
             value = getattr(section, sf.name)
-            lines.append(f"  {sf.name} = {value!r}  # {sf.metadata.get('doc', '')}")
+            bounds = sf.metadata.get("range") or {}
+            valid = f" (valid: {describe_range(bounds)})" if bounds else ""
+            lines.append(f"  {sf.name} = {value!r}  # {sf.metadata.get('doc', '')}{valid}")
     return "\n".join(lines)

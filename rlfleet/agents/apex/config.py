@@ -15,7 +15,6 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
-    positive,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -24,75 +23,64 @@ from rlfleet.errors import ConfigError
 @dataclass
 class ModelSection:
     torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
-    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.")
+    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.", ge=1)
     dueling: bool = field(True, "Dueling head: Q = V + A - mean(A).")
 
 
 @dataclass
 class AlgoSection:
-    n_step: int = field(3, "n of the n-step return.")
-    gamma: float = field(0.99, "Discount factor.")
+    n_step: int = field(3, "n of the n-step return.", ge=1)
+    gamma: float = field(0.99, "Discount factor.", ge=0, le=1)
     double: bool = field(True, "Double Q-learning targets.")
-
-    def validate(self) -> None:
-        positive("algo", n_step=self.n_step)
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"algo.gamma must be in [0, 1], got {self.gamma!r}")
 
 
 @dataclass
 class ActorSection:
-    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).")
+    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).", ge=0)
     epsilon: float = field(
-        0.4, "Base epsilon of eps_i = epsilon ** (1 + epsilon_alpha * i / (N - 1))."
+        0.4, "Base epsilon of eps_i = epsilon ** (1 + epsilon_alpha * i / (N - 1)).", ge=0, le=1
     )
-    epsilon_alpha: float = field(7.0, "Exponent spread of the per-explorer epsilons.")
+    epsilon_alpha: float = field(7.0, "Exponent spread of the per-explorer epsilons.", ge=0)
     epsilon_per: str = field(
         "actor", "One epsilon per 'actor' (paper) or per 'env' across the fleet."
     )
     push_size: int = field(
-        64, "Transitions an actor buffers locally before computing priorities and pushing."
+        64, "Transitions an actor buffers locally before computing priorities and pushing.", ge=1
     )
     param_fetch_interval: int = field(
-        100, "Actor batch steps between checks for newer parameters (M)."
+        100, "Actor batch steps between checks for newer parameters (M).", ge=1
     )
-    torch_threads: int = field(1, "torch intra-op threads in each actor process.")
+    torch_threads: int = field(1, "torch intra-op threads in each actor process.", ge=1)
 
     def validate(self) -> None:
-        if self.num_actors < 0:
-            raise ConfigError(f"actor.num_actors must be >= 0, got {self.num_actors}")
         if self.epsilon_per not in ("actor", "env"):
             raise ConfigError(
                 f"actor.epsilon_per {self.epsilon_per!r} is unknown; valid: actor, env"
             )
-        positive(
-            "actor",
-            push_size=self.push_size,
-            param_fetch_interval=self.param_fetch_interval,
-            torch_threads=self.torch_threads,
-        )
 
 
 @dataclass
 class ReplaySection:
     kind: str = field("prioritized", "Replay type: prioritized or uniform.")
-    capacity: int = field(2_000_000, "Transitions kept (FIFO eviction).")
-    alpha: float = field(0.6, "Priority exponent alpha.")
-    priority_eps: float = field(1e-6, "Added to |TD| before the exponent.")
-    beta_start: float = field(0.4, "Importance-sampling exponent at the first update.")
-    beta_end: float = field(1.0, "Importance-sampling exponent after beta_anneal_updates.")
-    beta_anneal_updates: int = field(1_000_000, "Updates over which beta anneals linearly.")
-    learning_starts: int = field(50_000, "Transitions in replay before the first update (W).")
+    capacity: int = field(2_000_000, "Transitions kept (FIFO eviction).", ge=1)
+    alpha: float = field(0.6, "Priority exponent alpha.", ge=0)
+    priority_eps: float = field(1e-6, "Added to |TD| before the exponent.", ge=0)
+    beta_start: float = field(0.4, "Importance-sampling exponent at the first update.", ge=0, le=1)
+    beta_end: float = field(
+        1.0, "Importance-sampling exponent after beta_anneal_updates.", ge=0, le=1
+    )
+    beta_anneal_updates: int = field(1_000_000, "Updates over which beta anneals linearly.", ge=1)
+    learning_starts: int = field(50_000, "Transitions in replay before the first update (W).", ge=0)
     weight_norm: str = field(
         "buffer",
         "Importance-weight normalisation: 'buffer' (paper: by the max weight over the whole buffer) "
         "or 'batch' (by the max weight in the sampled batch, a common deviation).",
     )
     samples_per_insert: float = field(
-        0.0, "Sampled items per inserted item the learner may not exceed (0 = no limit)."
+        0.0, "Sampled items per inserted item the learner may not exceed (0 = no limit).", ge=0
     )
     spi_tolerance: float = field(
-        0.0, "Slack of the samples-per-insert limit, in items (0 = 10 batches)."
+        0.0, "Slack of the samples-per-insert limit, in items (0 = 10 batches).", ge=0
     )
 
     def validate(self) -> None:
@@ -102,42 +90,39 @@ class ReplaySection:
             )
         if self.kind not in ("prioritized", "uniform"):
             raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
-        positive("replay", capacity=self.capacity, beta_anneal_updates=self.beta_anneal_updates)
-        for key in ("beta_start", "beta_end"):
-            value = getattr(self, key)
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"replay.{key} must be in [0, 1], got {value!r}")
-        if self.samples_per_insert < 0 or self.learning_starts < 0:
-            raise ConfigError("replay.samples_per_insert and replay.learning_starts must be >= 0")
+        if self.learning_starts > self.capacity:
+            raise ConfigError(
+                f"replay.learning_starts {self.learning_starts} exceeds replay.capacity "
+                f"{self.capacity}: the learner would never start"
+            )
 
 
 @dataclass
 class LearnerSection:
-    batch_size: int = field(512, "Transitions per update.")
-    lr: float = field(6.25e-5, "Adam learning rate.")
-    adam_eps: float = field(1.5e-4, "Adam epsilon.")
-    grad_clip: float = field(40.0, "Gradient-norm clipping threshold.")
-    huber_delta: float = field(1.0, "Huber loss threshold.")
-    target_update_interval: int = field(2500, "Updates between target-network copies (T).")
-    publish_interval: int = field(10, "Updates between parameter publications (P).")
-    prefetch_batches: int = field(2, "Batches sampled ahead by the background sampler.")
-    torch_threads: int = field(1, "torch intra-op threads in the learner process.")
-    max_updates: int = field(0, "Stop after this many updates (0 = no limit).")
-
-    def validate(self) -> None:
-        positive(
-            "learner",
-            batch_size=self.batch_size,
-            lr=self.lr,
-            grad_clip=self.grad_clip,
-            target_update_interval=self.target_update_interval,
-            publish_interval=self.publish_interval,
-            prefetch_batches=self.prefetch_batches,
-            torch_threads=self.torch_threads,
-        )
+    batch_size: int = field(512, "Transitions per update.", ge=1)
+    lr: float = field(6.25e-5, "Adam learning rate.", gt=0)
+    adam_eps: float = field(1.5e-4, "Adam epsilon.", gt=0)
+    grad_clip: float = field(40.0, "Gradient-norm clipping threshold.", gt=0)
+    huber_delta: float = field(1.0, "Huber loss threshold.", gt=0)
+    target_update_interval: int = field(2500, "Updates between target-network copies (T).", ge=1)
+    publish_interval: int = field(10, "Updates between parameter publications (P).", ge=1)
+    prefetch_batches: int = field(2, "Batches sampled ahead by the background sampler.", ge=1)
+    torch_threads: int = field(1, "torch intra-op threads in the learner process.", ge=1)
+    max_updates: int = field(0, "Stop after this many updates (0 = no limit).", ge=0)
 
 
 DQFD_MODES = ("off", "dqfd", "apex-dqfd")
+#: DQfD fields whose -1 means "the mode's published value".
+DEFAULTED = (
+    "pretrain_updates",
+    "one_step_weight",
+    "n_step_weight",
+    "margin_weight",
+    "margin",
+    "l2_weight",
+    "tc_weight",
+    "imitate_top_fraction",
+)
 
 
 @dataclass
@@ -154,25 +139,36 @@ class DQfDSection:
     )
     demos: str = field("", "Demonstration file (.npz, written by `rlfleet record`).")
     pretrain_updates: int = field(
-        -1, "Updates on demonstrations only before acting (-1 = 0 for apex-dqfd, 5000 for dqfd)."
+        -1,
+        "Updates on demonstrations only before acting (-1 = 0 for apex-dqfd, 5000 for dqfd).",
+        ge=-1,
     )
-    expert_fraction: float = field(0.25, "apex-dqfd: expert share of every learner batch.")
+    expert_fraction: float = field(
+        0.25, "apex-dqfd: expert share of every learner batch.", ge=0, le=1
+    )
     demo_priority_eps: float = field(
         1.0,
         "dqfd: priority eps of demonstrations (the bonus; agent data uses replay.priority_eps).",
+        gt=0,
     )
-    one_step_weight: float = field(-1.0, "lambda0 on the 1-step TD loss (-1: 1 dqfd, 0 apex).")
-    n_step_weight: float = field(-1.0, "lambda1 on the n-step TD loss (-1: 1).")
-    margin_weight: float = field(-1.0, "lambda2 on the large-margin loss (-1: 1).")
-    margin: float = field(-1.0, "Margin l(a_E, a) (-1: 0.8 dqfd, sqrt(0.999) apex-dqfd).")
-    l2_weight: float = field(-1.0, "lambda3 on the L2 loss (-1: 1e-5 dqfd, 0 apex-dqfd).")
-    tc_weight: float = field(-1.0, "Temporal-consistency loss weight (-1: 0 dqfd, 1 apex-dqfd).")
+    one_step_weight: float = field(
+        -1.0, "lambda0 on the 1-step TD loss (-1: 1 dqfd, 0 apex).", ge=-1
+    )
+    n_step_weight: float = field(-1.0, "lambda1 on the n-step TD loss (-1: 1).", ge=-1)
+    margin_weight: float = field(-1.0, "lambda2 on the large-margin loss (-1: 1).", ge=-1)
+    margin: float = field(-1.0, "Margin l(a_E, a) (-1: 0.8 dqfd, sqrt(0.999) apex-dqfd).", ge=-1)
+    l2_weight: float = field(-1.0, "lambda3 on the L2 loss (-1: 1e-5 dqfd, 0 apex-dqfd).", ge=-1)
+    tc_weight: float = field(
+        -1.0, "Temporal-consistency loss weight (-1: 0 dqfd, 1 apex-dqfd).", ge=-1
+    )
     transformed: str = field(
         "auto", "Transformed Bellman operator h/h^-1: auto (apex-dqfd only), on, off."
     )
     imitate_top_fraction: float = field(
         -1.0,
         "Share of the best demonstration episodes the margin loss uses (-1: 1 dqfd, 0.5 apex).",
+        ge=-1,
+        le=1,
     )
 
     def validate(self) -> None:
@@ -184,17 +180,12 @@ class DQfDSection:
             )
         if self.mode != "off" and not self.demos:
             raise ConfigError(f"dqfd.mode = {self.mode!r} needs dqfd.demos = PATH (a .npz file)")
-        if not 0.0 <= self.expert_fraction <= 1.0:
-            raise ConfigError(f"dqfd.expert_fraction must be in [0, 1], got {self.expert_fraction}")
-        if self.pretrain_updates < -1:
-            raise ConfigError(
-                f"dqfd.pretrain_updates must be >= 0 (or -1), got {self.pretrain_updates}"
-            )
-        if not 0.0 < self.imitate_top_fraction <= 1.0 and self.imitate_top_fraction != -1.0:
-            raise ConfigError(
-                f"dqfd.imitate_top_fraction must be in (0, 1] (or -1), got {self.imitate_top_fraction}"
-            )
-        positive("dqfd", demo_priority_eps=self.demo_priority_eps)
+        for name in DEFAULTED:  # -1 takes the mode's published value; else >= 0
+            value = getattr(self, name)
+            if value != -1 and value < 0:
+                raise ConfigError(f"dqfd.{name} must be >= 0 (or -1 for the default), got {value}")
+        if self.imitate_top_fraction == 0:
+            raise ConfigError("dqfd.imitate_top_fraction must be in (0, 1] (or -1), got 0")
 
     @property
     def enabled(self) -> bool:
@@ -256,3 +247,10 @@ class ApexConfig:
         for name, cls in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, cls())
+
+    def validate(self) -> None:
+        r, lc = self.replay, self.learner
+        if lc.batch_size > r.capacity:
+            raise ConfigError(
+                f"learner.batch_size {lc.batch_size} exceeds replay.capacity {r.capacity}"
+            )

@@ -17,36 +17,28 @@ from rlfleet.errors import ConfigError
 TRANSPORT_KINDS = ("local", "redis")
 
 
-def positive(section: str, **values: float) -> None:
-    """ConfigError naming the first of ``values`` that is not > 0."""
-    for key, value in values.items():
-        if not value > 0:
-            raise ConfigError(f"{section}.{key} must be > 0, got {value!r}")
-
-
 @dataclass
 class RunSection:
     algorithm: str = field(
         registry.DEFAULT_ALGORITHM, f"Algorithm to train. Valid: {', '.join(registry.names())}."
     )
-    seed: int = field(0, "Master seed; every role derives its own from it.")
+    seed: int = field(0, "Master seed; every role derives its own from it.", ge=0)
     total_env_steps: int = field(
-        1_000_000, "Stop after this many environment steps (0 = no limit)."
+        1_000_000, "Stop after this many environment steps (0 = no limit).", ge=0
     )
-    max_seconds: float = field(0.0, "Stop after this much wall-clock time (0 = no limit).")
+    max_seconds: float = field(0.0, "Stop after this much wall-clock time (0 = no limit).", ge=0)
     stop_on_solve: bool = field(False, "Stop as soon as the solve criterion of [eval] is met.")
     checkpoint_interval_s: float = field(
-        300.0, "Seconds between periodic checkpoints (0 = only at the end)."
+        300.0, "Seconds between periodic checkpoints (0 = only at the end).", ge=0
     )
-    keep_checkpoints: int = field(2, "How many checkpoints to keep in the run folder.")
+    keep_checkpoints: int = field(2, "How many checkpoints to keep in the run folder.", ge=1)
     snapshot_replay: bool = field(False, "Include a replay snapshot in checkpoints (exact resume).")
-    log_interval_s: float = field(1.0, "Seconds between metric rows in metrics.csv / TensorBoard.")
+    log_interval_s: float = field(
+        1.0, "Seconds between metric rows in metrics.csv / TensorBoard.", gt=0
+    )
 
     def validate(self) -> None:
         registry.check_name(self.algorithm)
-        if self.total_env_steps < 0 or self.max_seconds < 0:
-            raise ConfigError("run.total_env_steps and run.max_seconds must be >= 0")
-        positive("run", keep_checkpoints=self.keep_checkpoints, log_interval_s=self.log_interval_s)
 
 
 @dataclass
@@ -54,43 +46,31 @@ class EnvSection:
     id: str = field(
         "CartPole-v1", "Gymnasium id, MinAtar id (MinAtar/Breakout-v1) or ALE/<Game>-v5."
     )
-    envs_per_actor: int = field(8, "Environments each actor steps as one batch (K).")
-    max_episode_steps: int = field(0, "Time limit override (0 = the environment's own).")
+    envs_per_actor: int = field(8, "Environments each actor steps as one batch (K).", ge=1)
+    max_episode_steps: int = field(0, "Time limit override (0 = the environment's own).", ge=0)
     kwargs: dict[str, Any] = field(
         {}, 'Keyword arguments for the environment, e.g. {scenario = "random_traces_0_5"}.'
     )
 
-    def validate(self) -> None:
-        positive("env", envs_per_actor=self.envs_per_actor)
-
 
 @dataclass
 class EvalSection:
-    episodes: int = field(20, "Greedy episodes per evaluation.")
+    episodes: int = field(20, "Greedy episodes per evaluation.", ge=1)
     interval_s: float = field(
-        10.0, "Seconds between evaluations (at least one new parameter version apart)."
+        10.0, "Seconds between evaluations (at least one new parameter version apart).", gt=0
     )
-    epsilon: float = field(0.0, "Exploration during evaluation (0 = greedy).")
+    epsilon: float = field(0.0, "Exploration during evaluation (0 = greedy).", ge=0, le=1)
     solve_threshold: float = field(
         0.0, "Mean return that counts as solved (0 = no solve criterion)."
     )
     solve_consecutive: int = field(
-        2, "Consecutive evaluations at or above the threshold to call it solved."
+        2, "Consecutive evaluations at or above the threshold to call it solved.", ge=1
     )
-    final_episodes: int = field(20, "Greedy episodes of the final evaluation.")
+    final_episodes: int = field(20, "Greedy episodes of the final evaluation.", ge=1)
     max_episode_steps: int = field(
-        0, "Step cap per evaluation episode (0 = the environment's own)."
+        0, "Step cap per evaluation episode (0 = the environment's own).", ge=0
     )
     video: bool = field(False, "Save an animated GIF of one final-evaluation episode (image envs).")
-
-    def validate(self) -> None:
-        positive(
-            "eval",
-            episodes=self.episodes,
-            interval_s=self.interval_s,
-            solve_consecutive=self.solve_consecutive,
-            final_episodes=self.final_episodes,
-        )
 
 
 @dataclass
@@ -108,13 +88,17 @@ class TransportSection:
         "Redis run name; every key lives under rlfleet:{run}: (empty = the run folder's name).",
     )
     max_queue: int = field(
-        128, "Redis: experience messages the server holds at most (backpressure beyond it)."
+        128, "Redis: experience messages the server holds at most (backpressure beyond it).", ge=1
     )
     max_backlog: int = field(
-        32, "Redis: messages an actor keeps locally while the server is away (oldest dropped)."
+        32,
+        "Redis: messages an actor keeps locally while the server is away (oldest dropped).",
+        ge=1,
     )
     block_timeout_s: float = field(
-        10.0, "Redis: seconds an actor waits for room in a full queue before dropping its oldest."
+        10.0,
+        "Redis: seconds an actor waits for room in a full queue before dropping its oldest.",
+        gt=0,
     )
     keep_keys: bool = field(False, "Redis: keep the run's keys when the run ends.")
     replay_service: bool = field(
@@ -124,7 +108,7 @@ class TransportSection:
         "batches; priorities go back through Redis.",
     )
     replay_batches: int = field(
-        4, "Replay service: sampled batches kept ready in Redis for the learner."
+        4, "Replay service: sampled batches kept ready in Redis for the learner.", ge=1
     )
 
     def validate(self) -> None:
@@ -132,13 +116,6 @@ class TransportSection:
             raise ConfigError(
                 f"transport.kind {self.kind!r} is unknown; valid: {', '.join(TRANSPORT_KINDS)}"
             )
-        positive(
-            "transport",
-            max_queue=self.max_queue,
-            max_backlog=self.max_backlog,
-            block_timeout_s=self.block_timeout_s,
-            replay_batches=self.replay_batches,
-        )
         if self.replay_service and self.kind != "redis":
             raise ConfigError(
                 "transport.replay_service = true needs transport.kind = 'redis' (pass --redis "

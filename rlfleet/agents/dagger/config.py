@@ -18,7 +18,6 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
-    positive,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -30,13 +29,13 @@ ALGORITHM = "dagger"
 @dataclass
 class ClassifierSection:
     torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
-    hidden: tuple[int, ...] = field((64, 64), "Hidden layer sizes of the MLP torso.")
+    hidden: tuple[int, ...] = field((64, 64), "Hidden layer sizes of the MLP torso.", ge=1)
 
     def validate(self) -> None:
         if self.torso not in TORSOS:
             raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"model.hidden must be positive sizes, got {list(self.hidden)}")
+        if not self.hidden:
+            raise ConfigError("model.hidden must list at least one layer size, got []")
 
 
 @dataclass
@@ -51,15 +50,17 @@ class DaggerSection:
         0.5,
         "p of beta_i = p ** (i - 1): the expert's share of the acting mixture in iteration i "
         "(beta_1 = 1). 0: the learner alone from iteration 2 on; 1: behaviour cloning.",
+        ge=0,
+        le=1,
     )
     labels_per_iteration: int = field(
-        500, "Expert labels collected with pi_i (by its own actors) before training pi_{i+1}."
+        500, "Expert labels collected with pi_i (by its own actors) before training pi_{i+1}.", ge=1
     )
     max_labels: int = field(
-        5000, "Expert-label budget: collection stops once D holds this many (0 = no limit)."
+        5000, "Expert-label budget: collection stops once D holds this many (0 = no limit).", ge=0
     )
     capacity: int = field(
-        0, "States D keeps (FIFO beyond it; 0 = max_labels, or 1,000,000 without a budget)."
+        0, "States D keeps (FIFO beyond it; 0 = max_labels, or 1,000,000 without a budget).", ge=0
     )
 
     def validate(self) -> None:
@@ -68,11 +69,6 @@ class DaggerSection:
                 "dagger.expert is required: MODULE:FUNCTION of a scripted policy (e.g. "
                 '"rlfleet.envs.demonstrators:cartpole_balance") or a run / checkpoint folder'
             )
-        if not 0.0 <= self.beta_decay <= 1.0:
-            raise ConfigError(f"dagger.beta_decay must be in [0, 1], got {self.beta_decay!r}")
-        positive("dagger", labels_per_iteration=self.labels_per_iteration)
-        if self.max_labels < 0 or self.capacity < 0:
-            raise ConfigError("dagger.max_labels and dagger.capacity must be >= 0")
 
     def beta(self, iteration: int) -> float:
         """beta_i of iteration ``iteration`` (1-based)."""
@@ -85,46 +81,26 @@ class DaggerSection:
 
 @dataclass
 class DaggerActorSection:
-    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).")
-    push_size: int = field(64, "Labelled states an actor buffers before sending them.")
+    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).", ge=0)
+    push_size: int = field(64, "Labelled states an actor buffers before sending them.", ge=1)
     param_fetch_interval: int = field(
-        1, "Batch steps between checks for a newer policy (a new policy is a new iteration)."
+        1, "Batch steps between checks for a newer policy (a new policy is a new iteration).", ge=1
     )
-    torch_threads: int = field(1, "torch intra-op threads in each actor process.")
-
-    def validate(self) -> None:
-        if self.num_actors < 0:
-            raise ConfigError(f"actor.num_actors must be >= 0, got {self.num_actors}")
-        positive(
-            "actor",
-            push_size=self.push_size,
-            param_fetch_interval=self.param_fetch_interval,
-            torch_threads=self.torch_threads,
-        )
+    torch_threads: int = field(1, "torch intra-op threads in each actor process.", ge=1)
 
 
 @dataclass
 class DaggerLearnerSection:
-    batch_size: int = field(64, "Labelled states per update (sampled uniformly from D).")
-    lr: float = field(1e-3, "Adam learning rate.")
+    batch_size: int = field(64, "Labelled states per update (sampled uniformly from D).", ge=1)
+    lr: float = field(1e-3, "Adam learning rate.", gt=0)
     updates_per_iteration: int = field(
-        200, "Updates on D after each iteration's labels; then the learner publishes pi_{i+1}."
+        200,
+        "Updates on D after each iteration's labels; then the learner publishes pi_{i+1}.",
+        ge=1,
     )
-    prefetch_batches: int = field(2, "Batches sampled ahead.")
-    torch_threads: int = field(1, "torch intra-op threads in the learner process.")
-    max_updates: int = field(0, "Stop after this many updates (0 = no limit).")
-
-    def validate(self) -> None:
-        positive(
-            "learner",
-            batch_size=self.batch_size,
-            lr=self.lr,
-            updates_per_iteration=self.updates_per_iteration,
-            prefetch_batches=self.prefetch_batches,
-            torch_threads=self.torch_threads,
-        )
-        if self.max_updates < 0:
-            raise ConfigError(f"learner.max_updates must be >= 0, got {self.max_updates}")
+    prefetch_batches: int = field(2, "Batches sampled ahead.", ge=1)
+    torch_threads: int = field(1, "torch intra-op threads in the learner process.", ge=1)
+    max_updates: int = field(0, "Stop after this many updates (0 = no limit).", ge=0)
 
     @property
     def publish_interval(self) -> int:

@@ -18,7 +18,6 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
-    positive,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -38,41 +37,45 @@ def _clip(value: float) -> float | None:
 @dataclass
 class PolicyModelSection:
     torso: str = field("auto", "Network torso: auto, mlp, minatar or nature.")
-    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.")
+    hidden: tuple[int, ...] = field((256, 256), "Hidden layer sizes of the MLP torso.", ge=1)
     core: str = field(
         "none",
         "Core between torso and heads: none (feed-forward) or lstm (its state travels with each "
         "unroll and is reset at episode starts).",
     )
-    lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).")
+    lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).", ge=1)
 
     def validate(self) -> None:
         if self.torso not in TORSOS:
             raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
         if self.core not in CORES:
             raise ConfigError(f"model.core {self.core!r} is unknown; valid: {', '.join(CORES)}")
-        positive("model", lstm_size=self.lstm_size)
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ConfigError(f"model.hidden must be positive sizes, got {list(self.hidden)}")
+        if not self.hidden:
+            raise ConfigError("model.hidden must list at least one layer size, got []")
 
 
 @dataclass
 class ImpalaAlgoSection:
-    gamma: float = field(0.99, "Discount factor.")
-    unroll_length: int = field(20, "Steps per unroll (T); each unroll carries T+1 observations.")
-    clip_rho_threshold: float = field(1.0, "V-trace rho_bar (0 = no clipping).")
-    clip_c_threshold: float = field(1.0, "V-trace c_bar (0 = no clipping).")
-    clip_pg_rho_threshold: float = field(
-        1.0, "Clip of the importance weight in the policy-gradient advantage (0 = none)."
+    gamma: float = field(0.99, "Discount factor.", ge=0, le=1)
+    unroll_length: int = field(
+        20, "Steps per unroll (T); each unroll carries T+1 observations.", ge=1
     )
-    trace_lambda: float = field(1.0, "V-trace lambda: c_i = lambda * min(c_bar, pi/mu).")
-    pg_cost: float = field(1.0, "Weight of the policy-gradient loss.")
-    baseline_cost: float = field(0.5, "Weight of the baseline (value) loss.")
-    entropy_cost: float = field(0.01, "Weight of the entropy bonus.")
+    clip_rho_threshold: float = field(1.0, "V-trace rho_bar (0 = no clipping).", ge=0)
+    clip_c_threshold: float = field(1.0, "V-trace c_bar (0 = no clipping).", ge=0)
+    clip_pg_rho_threshold: float = field(
+        1.0, "Clip of the importance weight in the policy-gradient advantage (0 = none).", ge=0
+    )
+    trace_lambda: float = field(
+        1.0, "V-trace lambda: c_i = lambda * min(c_bar, pi/mu).", ge=0, le=1
+    )
+    pg_cost: float = field(1.0, "Weight of the policy-gradient loss.", ge=0)
+    baseline_cost: float = field(0.5, "Weight of the baseline (value) loss.", ge=0)
+    entropy_cost: float = field(0.01, "Weight of the entropy bonus.", ge=0)
     reward_scale: float = field(
         1.0,
         "Rewards are multiplied by this in the learner's update (values are learned in scaled "
         "units; reported returns stay raw). 0.1 lets an LSTM core learn CartPole's values.",
+        gt=0,
     )
     reduction: str = field(
         "sum",
@@ -81,43 +84,21 @@ class ImpalaAlgoSection:
     )
 
     def validate(self) -> None:
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"algo.gamma must be in [0, 1], got {self.gamma!r}")
-        if not 0.0 <= self.trace_lambda <= 1.0:
-            raise ConfigError(f"algo.trace_lambda must be in [0, 1], got {self.trace_lambda!r}")
         if self.reduction not in REDUCTIONS:
             raise ConfigError(
                 f"algo.reduction {self.reduction!r} is unknown; valid: {', '.join(REDUCTIONS)}"
             )
-        positive("algo", unroll_length=self.unroll_length, reward_scale=self.reward_scale)
-        for key in (
-            "clip_rho_threshold",
-            "clip_c_threshold",
-            "clip_pg_rho_threshold",
-            "pg_cost",
-            "baseline_cost",
-            "entropy_cost",
-        ):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"algo.{key} must be >= 0, got {getattr(self, key)!r}")
 
 
 @dataclass
 class ImpalaActorSection:
-    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).")
+    num_actors: int = field(0, "Actor processes (0 = sized to the machine's cores).", ge=0)
     param_fetch_interval: int = field(
-        1, "Unrolls between checks for newer parameters (1 = before every unroll, as in IMPALA)."
+        1,
+        "Unrolls between checks for newer parameters (1 = before every unroll, as in IMPALA).",
+        ge=1,
     )
-    torch_threads: int = field(1, "torch intra-op threads in each actor process.")
-
-    def validate(self) -> None:
-        if self.num_actors < 0:
-            raise ConfigError(f"actor.num_actors must be >= 0, got {self.num_actors}")
-        positive(
-            "actor",
-            param_fetch_interval=self.param_fetch_interval,
-            torch_threads=self.torch_threads,
-        )
+    torch_threads: int = field(1, "torch intra-op threads in each actor process.", ge=1)
 
 
 @dataclass
@@ -126,42 +107,32 @@ class ImpalaLearnerSection:
         4,
         "Unrolls per update (B). Each unroll holds env.envs_per_actor trajectories of T steps, "
         "so one update sees B * envs_per_actor * T steps.",
+        ge=1,
     )
     optimizer: str = field("rmsprop", "Optimizer: rmsprop (IMPALA paper) or adam.")
-    lr: float = field(6e-4, "Learning rate.")
-    eps: float = field(0.01, "Optimizer epsilon (RMSProp 0.01 as in IMPALA; ~1e-8 for Adam).")
-    rmsprop_alpha: float = field(0.99, "RMSProp smoothing constant.")
-    rmsprop_momentum: float = field(0.0, "RMSProp momentum.")
-    grad_clip: float = field(40.0, "Global gradient-norm clip.")
+    lr: float = field(6e-4, "Learning rate.", gt=0)
+    eps: float = field(0.01, "Optimizer epsilon (RMSProp 0.01 as in IMPALA; ~1e-8 for Adam).", gt=0)
+    rmsprop_alpha: float = field(0.99, "RMSProp smoothing constant.", ge=0, le=1)
+    rmsprop_momentum: float = field(0.0, "RMSProp momentum.", ge=0, lt=1)
+    grad_clip: float = field(40.0, "Global gradient-norm clip.", gt=0)
     lr_decay_updates: int = field(
-        0, "Decay the learning rate linearly to 0 over this many updates (0 = constant)."
+        0, "Decay the learning rate linearly to 0 over this many updates (0 = constant).", ge=0
     )
-    publish_interval: int = field(1, "Updates between parameter publications (P).")
+    publish_interval: int = field(1, "Updates between parameter publications (P).", ge=1)
     prefetch_batches: int = field(
         1,
         "Stacked batches kept ready ahead of the update loop. Small on purpose: every queued "
         "unroll adds policy lag.",
+        ge=1,
     )
-    torch_threads: int = field(1, "torch intra-op threads in the learner process.")
-    max_updates: int = field(0, "Stop after this many updates (0 = no limit).")
+    torch_threads: int = field(1, "torch intra-op threads in the learner process.", ge=1)
+    max_updates: int = field(0, "Stop after this many updates (0 = no limit).", ge=0)
 
     def validate(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(
                 f"learner.optimizer {self.optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}"
             )
-        positive(
-            "learner",
-            batch_size=self.batch_size,
-            lr=self.lr,
-            eps=self.eps,
-            grad_clip=self.grad_clip,
-            publish_interval=self.publish_interval,
-            prefetch_batches=self.prefetch_batches,
-            torch_threads=self.torch_threads,
-        )
-        if self.lr_decay_updates < 0 or self.max_updates < 0:
-            raise ConfigError("learner.lr_decay_updates and learner.max_updates must be >= 0")
 
 
 @dataclass
@@ -175,16 +146,18 @@ class KickstartSection:
     schedule: str = field(
         "linear", "How lambda_k changes with the update count: constant, linear (to 0) or step."
     )
-    weight: float = field(1.0, "lambda_k at the first update (lambda0).")
-    decay_updates: int = field(2000, "linear: updates until lambda_k reaches 0.")
+    weight: float = field(1.0, "lambda_k at the first update (lambda0).", ge=0)
+    decay_updates: int = field(2000, "linear: updates until lambda_k reaches 0.", ge=1)
     boundaries: tuple[int, ...] = field(
-        (), "step: update counts at which lambda_k drops, strictly increasing."
+        (), "step: update counts at which lambda_k drops, strictly increasing.", ge=1
     )
     values: tuple[float, ...] = field(
-        (), "step: lambda_k from each boundary on (non-increasing, one per boundary)."
+        (), "step: lambda_k from each boundary on (non-increasing, one per boundary).", ge=0
     )
     temperature: float = field(
-        1.0, "The teacher's logits are its scores divided by this (Q-values for Ape-X teachers)."
+        1.0,
+        "The teacher's logits are its scores divided by this (Q-values for Ape-X teachers).",
+        gt=0,
     )
 
     def validate(self) -> None:
@@ -193,7 +166,6 @@ class KickstartSection:
                 f"kickstart.schedule {self.schedule!r} is unknown; "
                 f"valid: {', '.join(KICKSTART_SCHEDULES)}"
             )
-        positive("kickstart", temperature=self.temperature)
         try:
             kickstart_weight(0, **self.schedule_args())
         except ConfigError as exc:

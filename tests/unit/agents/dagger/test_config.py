@@ -30,7 +30,7 @@ def test_presets_are_dagger_configs_whose_learner_publishes_once_per_iteration()
     [
         (['dagger.expert=""'], "dagger.expert is required"),
         (["dagger.beta_decay=1.5"], r"beta_decay must be in \[0, 1\]"),
-        (["dagger.labels_per_iteration=0"], "labels_per_iteration must be > 0"),
+        (["dagger.labels_per_iteration=0"], "labels_per_iteration must be >= 1, got 0"),
         (["learner.batch_size=600"], "exceeds the first iteration's labels"),
         (["dagger.max_labels=32", "learner.batch_size=64"], "exceeds the first iteration"),
         (["dagger.capacity=100"], "would forget labels it paid for"),
