@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from rlfleet.agents.common.networks import logits_of
-from rlfleet.agents.common.optim import make_adam
+from rlfleet.agents.common.optim import Adam, RMSprop, make_adam
 from rlfleet.agents.impala.config import OPTIMIZERS
 from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, UNROLL_KEYS
 from rlfleet.errors import ConfigError
@@ -41,10 +41,10 @@ Teacher = Callable[[torch.Tensor], "torch.Tensor | tuple[torch.Tensor, ...]"]
 
 def _make_optimizer(
     name: str, params: Sequence[nn.Parameter], lr: float, eps: float, alpha: float, momentum: float
-) -> torch.optim.Optimizer:
+) -> Adam | RMSprop:
     if name == "adam":
         return make_adam(params, lr=lr, eps=eps)
-    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum)
+    return RMSprop(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum)
 
 
 class ImpalaUpdate:
