@@ -1,6 +1,7 @@
 """Shared test setup.
 
-* Marks every test by the folder it lives in: tests/unit, tests/integration, tests/e2e.
+* Marks every test by the folder it lives in: tests/unit, tests/integration, tests/e2e; tests
+  marked ``soak`` run only when the ``-m`` expression names them (``-m soak``).
 * ``one_torch_thread``: torch intra-op threads set to 1 for a test and restored after (tests of
   tiny tensors that share this 2-core machine with measurements); modules opt in with
   ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
@@ -34,6 +35,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker in ("unit", "integration", "e2e"):
             if marker in parts:
                 item.add_marker(getattr(pytest.mark, marker))
+    # soak tests run only when a -m expression names them (`-m e2e` alone would pick them up)
+    if "soak" not in (config.getoption("markexpr") or ""):
+        soak = [item for item in items if item.get_closest_marker("soak") is not None]
+        if soak:
+            config.hook.pytest_deselected(items=soak)
+            items[:] = [item for item in items if item.get_closest_marker("soak") is None]
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """How a host that joined a Redis run knows the run is still on: the run's stop flag, and the
 learner's claim watched with a grace period (a learner host that crashed never sets the flag; the
 grace outlasts a Redis restart, which briefly loses every key). One watch for every host role:
-``rlfleet actor``, ``rlfleet replay``, ``rlfleet evaluator``.
+``rlfleet actor``, ``rlfleet replay``, ``rlfleet evaluator`` -- and each actor process those
+hosts start (:class:`WatchedLink`), so an actor whose host supervisor was killed still ends
+with the run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rlfleet.errors import TransportError
+from rlfleet.transport.ports import CMD_STOP, StatusLink
 
 
 class LearnerWatch:
@@ -33,8 +36,11 @@ class LearnerWatch:
         self._last_alive = clock()
 
     @classmethod
-    def over_redis(cls, client: Any, run: str, grace_s: float) -> LearnerWatch:
-        """The run's stop flag and its ``learners`` heartbeat group."""
+    def over_redis(
+        cls, client: Any, run: str, grace_s: float, stop_flag: bool = True
+    ) -> LearnerWatch:
+        """The run's stop flag (unless ``stop_flag`` is False: the caller reads it already) and
+        its ``learners`` heartbeat group."""
         from rlfleet.transport.redis import RunStatus, alive_members
 
         status = RunStatus(client, run)
@@ -45,7 +51,7 @@ class LearnerWatch:
             except TransportError:
                 return None
 
-        return cls(status.stop_requested, learner_alive, grace_s)
+        return cls(status.stop_requested if stop_flag else lambda: False, learner_alive, grace_s)
 
     def end_reason(self) -> str | None:
         if self.stop_requested():
@@ -61,6 +67,40 @@ class LearnerWatch:
     def restart_grace(self) -> None:
         """Count the grace period from now (after a long wait that was not the learner's)."""
         self._last_alive = self._clock()
+
+
+class WatchedLink:
+    """A status link that also says "stop" once ``watch`` names a reason (no learner for the
+    grace period). An actor process on another host polls its link for commands; with this,
+    it ends when the learner host dies even if its own host's supervisor was killed first.
+    The watch (two small Redis reads) runs at most every ``check_interval_s`` seconds."""
+
+    def __init__(
+        self,
+        link: StatusLink,
+        watch: LearnerWatch,
+        check_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.link, self.watch = link, watch
+        self.check_interval_s = check_interval_s
+        self._clock = clock
+        self._checked = float("-inf")
+        self.end_reason: str | None = None
+
+    def send(self, kind: str, **meta: Any) -> None:
+        self.link.send(kind, **meta)
+
+    def poll_command(self, timeout: float = 0.0) -> str | None:
+        command = self.link.poll_command(timeout)
+        if command is not None or self.end_reason is not None:
+            return command or CMD_STOP
+        now = self._clock()
+        if now - self._checked < self.check_interval_s:
+            return None
+        self._checked = now
+        self.end_reason = self.watch.end_reason()
+        return CMD_STOP if self.end_reason else None
 
 
 def wait_for_config(client: Any, run: str, wait_s: float) -> Any:

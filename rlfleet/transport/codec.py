@@ -172,17 +172,8 @@ def _declared_size(name: str, dtype: np.dtype, shape: tuple[int, ...], limit: in
     return size
 
 
-def decode(
-    data: bytes | bytearray | memoryview,
-    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    kinds: frozenset[str] | set[str] | None = None,
-) -> Message:
-    """Parse and validate one message; raises :class:`CodecError` on anything malformed.
-
-    ``max_bytes`` bounds the message on the wire and, separately, the arrays it declares (each,
-    and all together), so array buffers stay within it whatever the payloads claim.
-    """
-    view = memoryview(data).cast("B")
+def _read_header(view: memoryview, max_bytes: int) -> tuple[dict[str, Any], int, int]:
+    """The header map of a message, where it starts and its length; raises CodecError."""
     if len(view) > max_bytes:
         raise CodecError(f"message of {len(view)} bytes exceeds the limit of {max_bytes}")
     if len(view) < _PREFIX.size:
@@ -207,6 +198,33 @@ def decode(
         raise CodecError(f"unreadable header: {type(exc).__name__}: {exc}") from exc
     if not isinstance(header, dict) or not isinstance(header.get("kind"), str):
         raise CodecError("header is not a map with a string 'kind'")
+    return header, start, header_len
+
+
+def read_meta(
+    data: bytes | bytearray | memoryview, max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+) -> dict[str, Any]:
+    """A message's metadata map, from its header alone (no array is read or decompressed);
+    raises :class:`CodecError` on a malformed header, like :func:`decode`."""
+    header, _, _ = _read_header(memoryview(data).cast("B"), max_bytes)
+    meta = header.get("meta", {})
+    if not isinstance(meta, dict):
+        raise CodecError("header 'meta' must be a map")
+    return meta
+
+
+def decode(
+    data: bytes | bytearray | memoryview,
+    max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    kinds: frozenset[str] | set[str] | None = None,
+) -> Message:
+    """Parse and validate one message; raises :class:`CodecError` on anything malformed.
+
+    ``max_bytes`` bounds the message on the wire and, separately, the arrays it declares (each,
+    and all together), so array buffers stay within it whatever the payloads claim.
+    """
+    view = memoryview(data).cast("B")
+    header, start, header_len = _read_header(view, max_bytes)
     kind = header["kind"]
     if kinds is not None and kind not in kinds:
         raise CodecError(f"unexpected message kind {_show(kind)}; expected one of {sorted(kinds)}")
@@ -278,10 +296,20 @@ def _decompress(codec: str, payload: memoryview, expected: int, name: str) -> by
             if info["block_size"] > max(expected, _LZ4_BLOCK):  # lz4 buffers a whole block
                 raise CodecError(f"{where} uses {info['block_size']}-byte blocks for {expected}")
             decompressor = module.LZ4FrameDecompressor()
-            out = decompressor.decompress(payload, max_length=expected + 1)
+            # fed a block at a time: the decompressor copies all it is given, so a whole
+            # bomb fed at once costs twice its wire size before the output limit stops it
+            parts: list[bytes] = []
+            made = fed = 0
+            while fed < len(payload) and made <= expected and not decompressor.eof:
+                chunk = payload[fed : fed + _LZ4_BLOCK]
+                fed += len(chunk)
+                parts.append(decompressor.decompress(chunk, max_length=expected + 1 - made))
+                made += len(parts[-1])
+            out = b"".join(parts)
         except RuntimeError as exc:  # python-lz4 reports every LZ4F error as RuntimeError
             raise CodecError(f"{where} is corrupt: {exc}") from exc
-        if len(out) == expected and not (decompressor.eof and not decompressor.unused_data):
+        whole = decompressor.eof and not decompressor.unused_data and fed == len(payload)
+        if len(out) == expected and not whole:
             raise CodecError(f"{where} is truncated or has trailing bytes")
     if len(out) > expected:
         raise CodecError(f"{where} decompresses to more than the {expected} bytes of its shape")

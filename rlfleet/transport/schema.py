@@ -102,11 +102,13 @@ class MessageGate:
         if self.kinds is not None and message.kind not in self.kinds:
             self._reject("kind", f"unexpected message kind {message.kind[:80]!r}")
             return None
-        for reason, problem in (
-            ("meta", check_counter_meta(message)),
-            ("schema", check_schema(message, self.expect) if self.expect else ""),
-            ("content", self.check(message) if self.check is not None else ""),
+        # one after the other: the content check may read only what the schema guarantees
+        for reason, problem_of in (
+            ("meta", check_counter_meta),
+            ("schema", (lambda m: check_schema(m, self.expect)) if self.expect else None),
+            ("content", self.check),
         ):
+            problem = problem_of(message) if problem_of is not None else ""
             if problem:
                 self._reject(reason, problem)
                 return None

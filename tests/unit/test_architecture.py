@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rlfleet"
 
 #: Layers, bottom up: a module may import its own layer and the ones below, never above.
 LAYERS = [
-    ("rlfleet", "rlfleet.errors", "rlfleet.config"),
+    ("rlfleet", "rlfleet.errors", "rlfleet.config", "rlfleet.atomic"),
     ("rlfleet.math",),
     ("rlfleet.replay",),
     ("rlfleet.models",),

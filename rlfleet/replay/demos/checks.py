@@ -53,6 +53,11 @@ def structural_problems(d: Demonstrations) -> list[str]:
             p.append(f"{name} has dtype {getattr(d, name).dtype}, expected bool")
     if d.reward.dtype.kind != "f" or not np.isfinite(d.reward).all():
         p.append("reward must be a finite float array")
+    for name in ("obs", "final_obs"):  # a NaN observation would poison every update it meets
+        arr = getattr(d, name)
+        if arr.dtype.kind == "f" and arr.ndim >= 1 and not np.isfinite(arr).all():
+            bad = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
+            p.append(f"{name} holds NaN or infinite values at rows {bad[:5].tolist()}")
     if p:
         return p
     e = d.final_obs.shape[0]

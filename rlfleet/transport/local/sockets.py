@@ -9,15 +9,26 @@ actors dial in, a restarted or newly started actor simply connects again.
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import (
+    Client,
+    Connection,
+    Listener,
+    answer_challenge,
+    deliver_challenge,
+)
 from typing import Any
 
 from rlfleet.errors import CodecError, TransportError
 from rlfleet.transport.codec import decode, encode
 from rlfleet.transport.ports import CMD_STOP
+
+#: Seconds a connecting client has to complete the authentication handshake.
+HANDSHAKE_TIMEOUT_S = 5.0
 
 
 def connect(address: str, authkey: bytes, timeout: float = 60.0) -> Connection:
@@ -34,20 +45,57 @@ def connect(address: str, authkey: bytes, timeout: float = 60.0) -> Connection:
             delay = min(delay * 2, 0.2)
 
 
+def _set_timeout(conn: Connection, seconds: float) -> None:
+    """Bound every blocking read and write on ``conn`` by ``seconds`` (0: no bound). The socket
+    stays in blocking mode (``SO_RCVTIMEO``/``SO_SNDTIMEO``), so ``Connection`` works as usual
+    and a read past the deadline raises ``OSError``."""
+    sock = socket.socket(fileno=os.dup(conn.fileno()))  # the options belong to the socket
+    try:
+        whole = int(seconds)
+        value = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+    finally:
+        sock.close()
+
+
 class AcceptLoop:
-    """Accepts connections on a Unix socket in a daemon thread and hands them to ``on_connect``."""
+    """Accepts connections on a Unix socket and hands the authenticated ones to ``on_connect``.
+
+    The accept loop only accepts: each connection's HMAC handshake runs in a thread of its own
+    with a deadline (``handshake_timeout`` seconds), so a client that never answers the
+    challenge delays nobody else (a restarted actor reconnects at once) and is dropped at the
+    deadline. At most ``MAX_HANDSHAKES`` handshakes run at a time; connections beyond that are
+    closed at once. Failed handshakes (wrong key, silence, hang-up) are counted.
+    """
+
+    #: Handshakes under way at most (each a short-lived thread).
+    MAX_HANDSHAKES = 32
 
     def __init__(
-        self, address: str, authkey: bytes, on_connect: Callable[[Connection], None]
+        self,
+        address: str,
+        authkey: bytes,
+        on_connect: Callable[[Connection], None],
+        handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
     ) -> None:
         if os.path.exists(address):
             os.unlink(address)
-        self._listener = Listener(address, family="AF_UNIX", authkey=authkey, backlog=64)
+        # no authkey here: Listener.accept would run the handshake in the accept loop itself
+        self._listener = Listener(address, family="AF_UNIX", backlog=64)
+        self._authkey = authkey
         self._on_connect = on_connect
+        self.handshake_timeout = handshake_timeout
         self._closed = False
+        self._slots = threading.BoundedSemaphore(self.MAX_HANDSHAKES)
+        self._count_lock = threading.Lock()
         self.failed_handshakes = 0
         self._thread = threading.Thread(target=self._run, name="accept", daemon=True)
         self._thread.start()
+
+    def _failed(self) -> None:
+        with self._count_lock:
+            self.failed_handshakes += 1
 
     def _run(self) -> None:
         while not self._closed:
@@ -56,12 +104,33 @@ class AcceptLoop:
             except OSError:
                 if self._closed:
                     return
-                self.failed_handshakes += 1  # wrong authkey or a client that hung up
+                self._failed()  # a client that hung up before it was accepted
                 continue
-            except Exception:  # AuthenticationError and friends: count, keep serving
-                self.failed_handshakes += 1
+            if not self._slots.acquire(blocking=False):  # a flood of silent clients
+                self._failed()
+                conn.close()
                 continue
-            self._on_connect(conn)
+            threading.Thread(
+                target=self._handshake, args=(conn,), name="handshake", daemon=True
+            ).start()
+
+    def _handshake(self, conn: Connection) -> None:
+        try:
+            _set_timeout(conn, self.handshake_timeout)
+            # the order of Listener.accept: challenge the client, then answer its challenge
+            deliver_challenge(conn, self._authkey)
+            answer_challenge(conn, self._authkey)
+            _set_timeout(conn, 0.0)  # an authenticated link waits as long as it needs
+        except Exception:  # wrong key (AuthenticationError), silence past the deadline, EOF
+            self._failed()
+            conn.close()
+            return
+        finally:
+            self._slots.release()
+        if self._closed:
+            conn.close()
+            return
+        self._on_connect(conn)
 
     def close(self) -> None:
         self._closed = True

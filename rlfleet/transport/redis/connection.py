@@ -13,9 +13,10 @@ password or missing permissions -- retrying cannot fix those, so they become a
 
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 import redis.exceptions as rexc
@@ -36,18 +37,50 @@ FATAL: tuple[type[BaseException], ...] = (
 )
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)(password=)[^&#]*")
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe for logs and error messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` with any password replaced by ``***`` (safe for logs and error messages).
+
+    Works on the text, never raises: a URL too malformed to parse (a bad port, one slash after
+    the scheme) is redacted all the same. ``user:password@`` keeps the user; credentials
+    without a colon, and anything before an ``@`` when there is no ``//HOST`` part, become
+    ``***``; a ``password=`` query parameter too."""
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
+    scheme, sep, rest = url.partition(":")
+    if not sep or "@" not in rest:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal: urlsplit drops the brackets
-        host = f"[{host}]"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if rest.startswith("//"):
+        end = min((i for i in map(rest.find, "/?#", (2, 2, 2)) if i >= 0), default=len(rest))
+        netloc, tail = rest[2:end], rest[end:]
+        if "@" not in netloc:
+            return url  # an '@' in the path or query only
+        userinfo, _, host = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0] + ":" if ":" in userinfo else ""
+        return f"{scheme}://{user}***@{host}{tail}"
+    return f"{scheme}:***@{rest.rpartition('@')[2]}"  # no //HOST: hide all before the host
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL redis-py would misread (no host, a bad port) with a message that shows it
+    redacted; the scheme is checked by the caller."""
+    form = "redis[s]://[USER]:PASSWORD@HOST:6379/0"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not 0-65535
+    except ValueError as exc:
+        detail = str(exc)
+        for secret in re.findall(r"(?<=:)[^:@/]*(?=@)", url):
+            detail = detail.replace(secret, "***") if secret else detail
+        raise ConfigError(
+            f"Redis URL {redact_url(url)!r} is malformed ({detail}); the form is {form}"
+        ) from None
+    if not parts.netloc or not parts.hostname:
+        raise ConfigError(
+            f"Redis URL {redact_url(url)!r} names no host; the form is {form} (two slashes "
+            "after the scheme)"
+        )
 
 
 def describe(client: redis.Redis) -> str:
@@ -123,12 +156,13 @@ def connect(
     ``backoff`` for up to ``wait`` seconds and then raises :class:`TransportError`.
     ``client_kwargs`` go to ``redis.Redis.from_url`` (e.g. ``ssl_ca_certs=`` for a private CA).
     """
-    scheme = urlsplit(url).scheme
+    scheme = url.partition(":")[0] if ":" in url else ""
     if scheme not in SCHEMES:
         raise ConfigError(
             f"Redis URL {redact_url(url)!r} has scheme {scheme!r}; valid: "
             + ", ".join(f"{s}://" for s in SCHEMES)
         )
+    _check_url(url)
     if socket_timeout <= 0 or connect_timeout <= 0:
         raise ConfigError(
             f"Redis timeouts must be > 0 seconds, got socket_timeout={socket_timeout!r}, "

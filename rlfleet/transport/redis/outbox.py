@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 import redis
 
-from rlfleet.errors import ConfigError, TransportError
-from rlfleet.transport.codec import encode
+from rlfleet.errors import CodecError, ConfigError, TransportError
+from rlfleet.transport.codec import encode, read_meta
 from rlfleet.transport.redis.connection import RETRYABLE, describe, raise_if_fatal
 from rlfleet.transport.redis.keys import check_name, experience_key, pushed_key
 from rlfleet.transport.redis.resp import pack
@@ -56,6 +56,15 @@ FULL_PAUSE_CAP_S = 0.05
 IDLE_EXIT_S = 10.0
 
 
+def _env_steps(payload: bytes) -> int:
+    """The ``env_steps`` a message's metadata declares (0 if none, or unreadable)."""
+    try:
+        steps = read_meta(payload).get("env_steps", 0)
+    except CodecError:
+        return 0
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else 0
+
+
 class RedisOutbox:
     """An actor's end of the experience list: ``push(bytes)`` like the local ``PipeOutbox``.
 
@@ -65,7 +74,9 @@ class RedisOutbox:
     the wrong type) is raised by the next :meth:`push` or :meth:`flush`.
 
     Counters: ``pushed`` (messages that reached Redis), ``dropped`` (oldest discarded from the
-    local backlog: outage, or a full queue for longer than ``block_timeout``), ``evicted``
+    local backlog: outage, or a full queue for longer than ``block_timeout``), ``dropped_steps``
+    (the ``env_steps`` the dropped messages' metadata declared: the actor does not count them
+    toward the run's budget), ``evicted``
     (trimmed by the server in ``drop_oldest`` mode, possibly other actors' messages), ``errors``
     (failed round trips), ``blocked_s`` (time :meth:`push` spent waiting for room),
     ``round_trips`` (sends; ``pushed / round_trips`` is the mean messages per round trip).
@@ -115,6 +126,7 @@ class RedisOutbox:
         self._stop = False
         self._fatal: BaseException | None = None
         self.pushed = self.dropped = self.evicted = self.errors = self.round_trips = 0
+        self.dropped_steps = 0
         self.blocked_s = 0.0
         self.last_error = ""
 
@@ -195,7 +207,7 @@ class RedisOutbox:
             now = time.monotonic()
             idle = not self._inflight
             if idle and (self._state == "down" or (self._state == "full" and now >= deadline)):
-                self._queue.popleft()
+                self.dropped_steps += _env_steps(self._queue.popleft())
                 self.dropped += 1
                 break
             # woken by the sender's progress; the timeout only re-checks the deadline

@@ -15,15 +15,21 @@ place (the codec returns views) and copied once into the caller's vector.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import redis
 
 from rlfleet.errors import CodecError, TransportError
 from rlfleet.transport.codec import Message, decode, encode
 from rlfleet.transport.redis.bulk import BulkReader
+from rlfleet.transport.redis.claim import LIVE, claim_key
 from rlfleet.transport.redis.connection import RETRYABLE, describe, raise_if_fatal
 from rlfleet.transport.redis.keys import key
 from rlfleet.transport.retry import Backoff
+
+#: Seconds between two looks at the run's claim by a publisher with an ``owner``.
+FENCE_CHECK_S = 0.5
 
 
 class RedisParams:
@@ -35,7 +41,10 @@ class RedisParams:
     is counted in ``rejected`` (so is a data key of the wrong type or larger than ``max_bytes``,
     refused before it is downloaded); one that decodes but does not fit ``out`` is a
     configuration mismatch between learner and actor and raises :class:`TransportError`.
-    Counters: ``published``, ``downloads``, ``bytes_downloaded``, ``errors``, ``rejected``.
+    Counters: ``published``, ``downloads``, ``bytes_downloaded``, ``errors``, ``rejected``,
+    ``fenced``. With ``owner`` (the learner host's claim token), a publication is skipped
+    (``fenced``) while the run's claim is another host's: a learner whose host lost the name
+    never overwrites the new holder's parameters (checked every ``FENCE_CHECK_S`` seconds).
     Downloads use a connection of their own (see :mod:`~rlfleet.transport.redis.bulk`);
     :meth:`close` releases it.
     """
@@ -47,8 +56,13 @@ class RedisParams:
         max_bytes: int = 1 << 31,
         compress: str = "raw",
         backoff: Backoff | None = None,
+        owner: str = "",
     ) -> None:
         self._client = client
+        self._owner = f"{LIVE}{owner}".encode() if owner else b""
+        self._claim_key = claim_key(run)
+        self._owner_checked = float("-inf")
+        self._taken = False
         self._where = describe(client)
         self.version_key = key(run, "params", "version")
         self.data_key = key(run, "params", "data")
@@ -57,7 +71,7 @@ class RedisParams:
         self._backoff = backoff or Backoff()
         self._reader: BulkReader | None = None  # made on the first download (actors only)
         self.published = self.downloads = self.bytes_downloaded = 0
-        self.errors = self.rejected = 0
+        self.errors = self.rejected = self.fenced = 0
         self.last_error = ""
 
     def publish(self, flat: np.ndarray, version: int) -> None:
@@ -74,12 +88,26 @@ class RedisParams:
         pipe.set(self.data_key, payload)
         pipe.set(self.version_key, int(version))
         try:
+            if self._claim_taken():
+                self.fenced += 1
+                return
             pipe.execute()
         except RETRYABLE as exc:
             self._failed(exc)
             return
         self._backoff.succeeded()
         self.published += 1
+
+    def _claim_taken(self) -> bool:
+        """Whether another learner host holds the run's claim (looked up at most every
+        ``FENCE_CHECK_S`` seconds; never without an ``owner``)."""
+        now = time.monotonic()
+        if not self._owner or now - self._owner_checked < FENCE_CHECK_S:
+            return self._taken
+        raw = self._client.get(self._claim_key)
+        self._owner_checked = now
+        self._taken = raw is not None and raw.startswith(LIVE.encode()) and raw != self._owner
+        return self._taken
 
     def latest_version(self) -> int | None:
         """The published version (0 before the first publish), or None if unreachable."""

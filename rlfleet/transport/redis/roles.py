@@ -66,6 +66,10 @@ class ActorEnd:
         return self._outbox.dropped
 
     @property
+    def dropped_steps(self) -> int:
+        return self._outbox.dropped_steps
+
+    @property
     def backlog(self) -> int:
         return self._outbox.backlog
 

@@ -159,6 +159,19 @@ def test_inconsistent_arrays_are_rejected(tmp_path: Path, mixed_demos) -> None:
         load_demos(tmp_path / "d.npz")
 
 
+@pytest.mark.parametrize("name", ["obs", "final_obs"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_observations_that_are_not_finite_are_rejected_naming_file_and_rows(
+    tmp_path: Path, mixed_demos, name, value
+) -> None:
+    arrays = _raw(mixed_demos)
+    arrays[name] = arrays[name].copy()
+    arrays[name][1, 2] = value
+    _save_raw(tmp_path / "d.npz", arrays, mixed_demos.meta)
+    with pytest.raises(ReplayError, match=rf"d\.npz.*{name} holds NaN or infinite .* rows \[1\]"):
+        load_demos(tmp_path / "d.npz")
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match="does not exist"):
         load_demos(tmp_path / "nope.npz")

@@ -56,3 +56,33 @@ def test_pipe_inbox_decodes_and_counts_garbage():
     outbox.close()
     assert inbox.pull(timeout=0.2) == []  # writer gone: the pipe is dropped, no exception
     assert inbox.num_sources == 0
+
+
+def test_a_client_that_never_answers_the_challenge_does_not_block_others(tmp_path):
+    """A silent client (a hung process, a port scanner) holds its own handshake only: a
+    restarted actor connects at once, and the silent one is dropped at the deadline."""
+    import socket
+    import time
+
+    from rlfleet.transport.local import AcceptLoop, connect
+
+    address, key = str(tmp_path / "s.sock"), b"k" * 16
+    accepted: list = []
+    loop = AcceptLoop(address, key, accepted.append, handshake_timeout=0.5)
+    try:
+        silent = socket.socket(socket.AF_UNIX)
+        silent.connect(address)  # connects, never reads the challenge nor answers it
+        start = time.monotonic()
+        good = connect(address, key, timeout=5.0)
+        assert time.monotonic() - start < 2.0
+        deadline = time.monotonic() + 5.0
+        while (not accepted or loop.failed_handshakes < 1) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(accepted) == 1 and loop.failed_handshakes == 1
+        assert silent.recv(4096) and silent.recv(4096) == b"", "dropped at the deadline"
+        with pytest.raises(Exception, match="digest"):
+            connect(address, b"x" * 16, timeout=2.0)  # a wrong key still fails
+        good.close()
+        silent.close()
+    finally:
+        loop.close()
