@@ -24,12 +24,21 @@ def _launch(make_cmd: Callable[[float], list[str]], cap_s: float) -> ChildRun:
     return launch_child(make_cmd, cap_s + GRACE_S, kill_wait_s=KILL_WAIT_S)
 
 
-def run_rlfleet(seed: int, cap_s: float, overrides: list[str]) -> RunRecord:
-    """One ``rlfleet train cartpole`` run in a fresh process, read back from final_eval.json."""
-    run_dir = tempfile.mkdtemp(prefix="rlfleet-bench-cartpole-")
-    settings = {"run.seed": str(seed), "run.max_seconds": str(cap_s), **PROTOCOL_SETTINGS}
-    cmd = train_command("cartpole", run_dir, settings, overrides)
-    rec = RunRecord("rlfleet", seed, cap_s, command=cmd)
+def run_rlfleet(
+    seed: int,
+    cap_s: float,
+    overrides: list[str],
+    preset: str = "cartpole",
+    impl: str = "rlfleet",
+    protocol: dict[str, str] | None = None,
+) -> RunRecord:
+    """One ``rlfleet train PRESET`` run in a fresh process, read back from final_eval.json;
+    ``protocol`` (default: CartPole's) is passed as ``--set`` before ``overrides``."""
+    run_dir = tempfile.mkdtemp(prefix=f"rlfleet-bench-{preset}-")
+    fixed = PROTOCOL_SETTINGS if protocol is None else protocol
+    settings = {"run.seed": str(seed), "run.max_seconds": str(cap_s), **fixed}
+    cmd = train_command(preset, run_dir, settings, overrides)
+    rec = RunRecord(impl, seed, cap_s, command=cmd)
     child = _launch(lambda _launch_unix: cmd, cap_s)
     launch = child.launch_unix
     rec.process_wall_s = round(child.wall_s, 3)
@@ -38,7 +47,7 @@ def run_rlfleet(seed: int, cap_s: float, overrides: list[str]) -> RunRecord:
         rec.error = f"no final_eval.json (exit {child.returncode}): {output_tail(child.stderr)}"
         rec.stop_reason = "error"
         finalize(rec, None, launch)
-        print(f"  rlfleet seed {seed}: {rec.error}; run folder kept: {run_dir}", file=sys.stderr)
+        print(f"  {impl} seed {seed}: {rec.error}; run folder kept: {run_dir}", file=sys.stderr)
         return rec
     with open(path) as f:
         fe = json.load(f)
@@ -46,11 +55,12 @@ def run_rlfleet(seed: int, cap_s: float, overrides: list[str]) -> RunRecord:
     return record_from_final_eval(rec, fe, launch)
 
 
-def run_sb3(impl: str, seed: int, cap_s: float) -> RunRecord:
-    """One SB3 run in a fresh ``--child`` process (told its launch time, for the cap)."""
+def run_sb3(impl: str, seed: int, cap_s: float, module: str = "benchmarks.cartpole") -> RunRecord:
+    """One SB3 run in a fresh ``--child`` process of ``module`` (told its launch time, for the
+    cap)."""
 
     def make_cmd(launch_unix: float) -> list[str]:
-        cmd = [sys.executable, "-m", "benchmarks.cartpole", "--child", impl]
+        cmd = [sys.executable, "-m", module, "--child", impl]
         cmd += ["--seed", str(seed), "--max-seconds", str(cap_s)]
         return cmd + ["--launch-unix", repr(launch_unix)]
 

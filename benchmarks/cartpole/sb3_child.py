@@ -1,6 +1,7 @@
 """The SB3 side of ``rlfleet bench cartpole``: its ``--child`` process trains DQN or PPO with the
 RL Zoo's CartPole-v1 hyperparameters, evaluating greedily inside the training process until the
-solve, the cap or the Zoo's step budget. Importing it needs neither torch nor stable-baselines3."""
+solve, the cap or the Zoo's step budget (:func:`train_until_solved`, which the Pendulum benchmark's
+child shares). Importing it needs neither torch nor stable-baselines3."""
 
 from __future__ import annotations
 
@@ -82,20 +83,40 @@ def greedy_eval(model: Any, venv: Any, seed: int) -> float:
 
 def run_child(impl: str, seed: int, cap_s: float, launch_unix: float) -> dict[str, Any]:
     """Train one SB3 run until solved, the cap (from launch) or the zoo budget; report as a dict."""
+    import torch
+
+    torch.set_num_threads(SB3_TORCH_THREADS)
+    model, budget = _sb3_model(impl, seed)
+    return train_until_solved(
+        impl, model, budget, seed, cap_s, launch_unix, ENV_ID, SB3_EVAL_EVERY[impl], SolveTracker()
+    )
+
+
+def train_until_solved(
+    impl: str,
+    model: Any,
+    budget: int,
+    seed: int,
+    cap_s: float,
+    launch_unix: float,
+    env_id: str,
+    every: int,
+    tracker: SolveTracker,
+) -> dict[str, Any]:
+    """Train ``model`` for up to ``budget`` env steps, evaluating ``EVAL_EPISODES`` greedy
+    episodes of ``env_id`` every ``every`` env steps, until ``tracker`` says solved or the cap
+    (from launch) passes; the child's report as a dict (the Pendulum benchmark's too)."""
     import gymnasium as gym
     import stable_baselines3
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
-
-    torch.set_num_threads(SB3_TORCH_THREADS)
-    every = SB3_EVAL_EVERY[impl]
 
     class SolveCallback(BaseCallback):
         """Evaluates every ``every`` env steps; stops training at the solve or the cap."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.tracker = SolveTracker()
+            self.tracker = tracker
             self.next_eval = every
             self.eval_s = 0.0
             self.venv: Any = None
@@ -114,7 +135,7 @@ def run_child(impl: str, seed: int, cap_s: float, launch_unix: float) -> dict[st
             t0 = time.time()
             if self.venv is None:
                 self.venv = gym.vector.SyncVectorEnv(
-                    [lambda: gym.make(ENV_ID) for _ in range(EVAL_EPISODES)]
+                    [lambda: gym.make(env_id) for _ in range(EVAL_EPISODES)]
                 )
             mean = greedy_eval(
                 self.model, self.venv, seed=10_000 * (seed + 1) + 100 * len(self.curve)
@@ -136,7 +157,6 @@ def run_child(impl: str, seed: int, cap_s: float, launch_unix: float) -> dict[st
                 return False
             return True
 
-    model, budget = _sb3_model(impl, seed)
     cb = SolveCallback()
     model.learn(total_timesteps=budget, callback=cb)
     if cb.venv is not None:

@@ -18,6 +18,7 @@ AGENTS: dict[str, str] = {
     "apex": "rlfleet.agents.apex.spec",
     "impala": "rlfleet.agents.impala.spec",
     "dagger": "rlfleet.agents.dagger.spec",
+    "ppo": "rlfleet.agents.ppo.spec",
 }
 
 #: The algorithm of a config that does not name one.

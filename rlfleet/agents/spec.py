@@ -7,7 +7,11 @@ algorithm themselves:
 * ``config_class`` -- the run's typed config (shared ``run``/``env``/``eval``/``transport``
   sections plus the agent's own);
 * ``make_network`` -- the network the learner trains and publishes, and actors and the evaluator
-  load (its output's argmax is the greedy action: Q-values or policy logits);
+  load (by default its output's argmax is the greedy action: Q-values or policy logits);
+* ``action_kinds`` -- the action spaces it handles (``"discrete"``, ``"continuous"``): a
+  torch-free declaration, checked before any process starts;
+* ``make_eval_policy`` -- the greedy policy of the evaluator and of checkpoints (default: the
+  argmax of the network's scores);
 * ``make_acting`` -- an actor's acting step (policy, local staging, message encoding), run by
   :func:`rlfleet.agents.common.actor.run_actor`;
 * ``make_learner`` -- the learner's data threads and update, served by
@@ -41,10 +45,21 @@ class ActorSlot:
 
 
 def require_discrete(config: Any, env: EnvSpec, title: str) -> None:
-    """The default ``check_env``: a Discrete action space numbered from 0."""
+    """A Discrete action space numbered from 0 (EnvError otherwise)."""
     from rlfleet.envs.make import check_discrete
 
     check_discrete(env.action_space, env.env_id, algorithm=title)
+
+
+def action_handlers() -> dict[str, list[str]]:
+    """Action kind -> every registered algorithm that declares it (for error messages)."""
+    from rlfleet.agents import registry
+
+    out: dict[str, list[str]] = {}
+    for name in registry.names():
+        for kind in registry.spec(name).action_kinds:
+            out.setdefault(kind, []).append(name)
+    return out
 
 
 def _nothing(config: Any) -> None:
@@ -85,6 +100,11 @@ class AgentSpec:
     * ``message_schema(config, env) -> {name: (dtype, per-item shape)}`` or None when the
       learner checks messages itself
     * ``check_env(config, env)``: raise EnvError/ConfigError for environments it cannot train
+      (after the action space was checked against ``action_kinds``)
+    * ``make_eval_policy(config, env, net, seed) -> policy`` with ``policy.act(obs, epsilons)
+      -> actions`` and ``policy.reset(done_or_None)``: the greedy policy the evaluator plays and
+      checkpoints act with; None: the argmax of the network's scores
+      (:class:`~rlfleet.agents.common.networks.ActionScores`)
     * ``prepare(config)``: resolve and check files the config names (in the launcher process,
       before anything is written; must not import torch)
     """
@@ -102,16 +122,26 @@ class AgentSpec:
     message_check: Callable[..., Callable[[Any], str]] | None = None
     check_env: Callable[[Any, EnvSpec], None] | None = None
     prepare: Callable[[Any], None] = _nothing
+    #: Action spaces this agent handles: ``"discrete"`` and/or ``"continuous"``
+    #: (:data:`rlfleet.envs.spec.ACTION_KINDS`); refusals name the algorithms that can.
+    action_kinds: tuple[str, ...] = ("discrete",)
+    make_eval_policy: Callable[..., Any] | None = None
     service: ServiceSpec | None = None
     #: Heavy modules the fleet's forkserver imports once, so roles start in milliseconds.
     preload: tuple[str, ...] = ()
 
     def check(self, config: Any, env: EnvSpec) -> None:
-        """Refuse an environment this agent cannot train (EnvError naming both)."""
+        """Refuse an environment this agent cannot train (EnvError naming the space and the
+        algorithms that can handle it), then apply the agent's own ``check_env``."""
+        from rlfleet.agents.common.sections import check_randomize
+        from rlfleet.envs.spec import check_action_kind
+
+        check_action_kind(
+            env.action_space, env.env_id, self.title, self.action_kinds, action_handlers()
+        )
+        check_randomize(config.env.id, config.eval.randomize, "eval")
         if self.check_env is not None:
             self.check_env(config, env)
-        else:
-            require_discrete(config, env, self.title)
 
     def schema(self, config: Any, env: EnvSpec) -> dict[str, tuple[str, tuple[int, ...]]] | None:
         return self.message_schema(config, env) if self.message_schema is not None else None

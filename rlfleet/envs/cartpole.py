@@ -13,6 +13,11 @@ reach the limit), and resets drawn from each environment's own generator seeded 
 only (no velocities): a partially observed task whose policy must infer the velocities from
 memory, the standard check that a recurrent core remembers. It is registered with Gymnasium (the
 single-env path) and runs on this fast path too.
+
+Domain randomization (``randomize``, :mod:`rlfleet.envs.randomize`) gives each cart its own
+physical parameters, drawn at every reset of that cart by the same per-env generators as the
+Gymnasium wrapper's (so both paths play the same episodes); :attr:`VectorCartPole.parameters`
+holds the current values. Without it the constants are plain floats, as before.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 
+from rlfleet.envs.randomize import ParamRange, Randomizer
 from rlfleet.envs.vector import BatchedEnv, StepResult
 from rlfleet.errors import EnvError
 
@@ -68,9 +74,7 @@ def register_cartpole_variants() -> None:
 _GRAVITY = 9.8
 _MASSCART = 1.0
 _MASSPOLE = 0.1
-_TOTAL_MASS = _MASSPOLE + _MASSCART
 _LENGTH = 0.5
-_POLEMASS_LENGTH = _MASSPOLE * _LENGTH
 _FORCE_MAG = 10.0
 _TAU = 0.02
 _THETA_THRESHOLD = 12 * 2 * math.pi / 360
@@ -81,7 +85,12 @@ class VectorCartPole(BatchedEnv):
     """K CartPoles as arrays; same interface and semantics as :class:`BatchedEnv`."""
 
     def __init__(
-        self, num_envs: int, seed: int, max_episode_steps: int, env_id: str = "CartPole-v1"
+        self,
+        num_envs: int,
+        seed: int,
+        max_episode_steps: int,
+        env_id: str = "CartPole-v1",
+        randomize: tuple[ParamRange, ...] = (),
     ) -> None:
         if num_envs < 1:
             raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
@@ -106,6 +115,30 @@ class VectorCartPole(BatchedEnv):
         self._ep_length = np.zeros(self.num_envs, dtype=np.int64)
         self._needs_reset = True
         self._closed = False
+        self.randomize = tuple(randomize)
+        self._randomizers: list[Randomizer] = []
+        #: physical parameters: floats, or one value per cart [K] when randomized
+        self.parameters: dict[str, float | np.ndarray] = {
+            "gravity": _GRAVITY,
+            "masspole": _MASSPOLE,
+            "masscart": _MASSCART,
+            "length": _LENGTH,
+            "force_mag": _FORCE_MAG,
+        }
+        self._derive()
+
+    def _derive(self) -> None:
+        p = self.parameters
+        # the same expressions as Gymnasium's __init__ (and the module constants)
+        self._total_mass = p["masspole"] + p["masscart"]
+        self._polemass_length = p["masspole"] * p["length"]
+
+    def _draw(self, envs: list[int]) -> None:
+        """New parameters for carts ``envs`` (at their resets)."""
+        for i in envs:
+            for name, value in self._randomizers[i].draw().items():
+                self.parameters[name][i] = value  # type: ignore[index]
+        self._derive()
 
     def reset(self) -> np.ndarray:
         """Reset all carts (seeding env i with ``seed + i`` on the first call); [K, 4] float32
@@ -113,6 +146,14 @@ class VectorCartPole(BatchedEnv):
         if self._needs_reset:
             self._rngs = [seeding.np_random(self.seed + i)[0] for i in range(self.num_envs)]
             self.action_space.seed(self.seed)
+            if self.randomize:
+                self._randomizers = [
+                    Randomizer(self.randomize, self.seed + i) for i in range(self.num_envs)
+                ]
+                for r in self.randomize:
+                    self.parameters[r.name] = np.full(self.num_envs, np.nan)
+        if self.randomize:
+            self._draw(list(range(self.num_envs)))
         for i, rng in enumerate(self._rngs):
             self._state[i] = rng.uniform(low=-0.05, high=0.05, size=(4,))
         self._elapsed[:] = 0
@@ -136,15 +177,17 @@ class VectorCartPole(BatchedEnv):
 
         s = self._state
         x, x_dot, theta, theta_dot = s[:, 0], s[:, 1], s[:, 2], s[:, 3]
-        force = np.where(actions == 1, _FORCE_MAG, -_FORCE_MAG)
+        p = self.parameters
+        total_mass, polemass_length = self._total_mass, self._polemass_length
+        force = np.where(actions == 1, p["force_mag"], -p["force_mag"])
         costheta = np.cos(theta)
         sintheta = np.sin(theta)
         # Same expression order as Gymnasium so the float64 results are bit-identical.
-        temp = (force + _POLEMASS_LENGTH * np.square(theta_dot) * sintheta) / _TOTAL_MASS
-        thetaacc = (_GRAVITY * sintheta - costheta * temp) / (
-            _LENGTH * (4.0 / 3.0 - _MASSPOLE * np.square(costheta) / _TOTAL_MASS)
+        temp = (force + polemass_length * np.square(theta_dot) * sintheta) / total_mass
+        thetaacc = (p["gravity"] * sintheta - costheta * temp) / (
+            p["length"] * (4.0 / 3.0 - p["masspole"] * np.square(costheta) / total_mass)
         )
-        xacc = temp - _POLEMASS_LENGTH * thetaacc * costheta / _TOTAL_MASS
+        xacc = temp - polemass_length * thetaacc * costheta / total_mass
         new = np.empty_like(s)
         new[:, 0] = x + _TAU * x_dot
         new[:, 1] = x_dot + _TAU * xacc
@@ -170,6 +213,8 @@ class VectorCartPole(BatchedEnv):
         episode_lengths = np.where(ended, self._ep_length, 0)
         if ended.any():
             idx = np.flatnonzero(ended)
+            if self.randomize:  # new physics for the new episodes (the wrapper draws at reset)
+                self._draw(idx.tolist())
             for i in idx.tolist():  # only the envs whose episode ended draw a new start
                 new[i] = self._rngs[i].uniform(low=-0.05, high=0.05, size=(4,))
             self._elapsed[idx] = 0

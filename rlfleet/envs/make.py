@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+from collections.abc import Mapping
+from typing import Any
 
 import gymnasium as gym
 
 from rlfleet.envs.atari import make_atari_env, register_ale
 from rlfleet.envs.cartpole import NO_VELOCITY_ID, VectorCartPole, register_cartpole_variants
 from rlfleet.envs.minatar import MinAtarEnv, minatar_ids, parse_minatar_id, register_minatar
+from rlfleet.envs.randomize import DomainRandomization, parse_randomization
 from rlfleet.envs.vector import BatchedEnv
 from rlfleet.errors import EnvError
 
@@ -81,12 +84,34 @@ def make_env(
     max_episode_steps: int | None = None,
     training: bool = True,
     env_kwargs: dict | None = None,
+    randomize: Mapping[str, Any] | None = None,
 ) -> gym.Env:
-    """One (unseeded) environment for ``env_id`` with rlfleet's standard wrappers.
+    """One (unseeded) environment for ``env_id`` with rlfleet's standard wrappers, and
+    :class:`~rlfleet.envs.randomize.DomainRandomization` when ``randomize`` names ranges.
 
     Raises:
-        EnvError: unknown id (with close matches), missing optional dependency, bad kwargs.
+        EnvError: unknown id (with close matches), missing optional dependency, bad kwargs, an
+            environment without randomizable parameters.
     """
+    env = _make_plain_env(
+        env_id, max_episode_steps=max_episode_steps, training=training, env_kwargs=env_kwargs
+    )
+    if randomize:
+        try:
+            return DomainRandomization(env, env_id, randomize)
+        except BaseException:
+            env.close()
+            raise
+    return env
+
+
+def _make_plain_env(
+    env_id: str,
+    *,
+    max_episode_steps: int | None,
+    training: bool,
+    env_kwargs: dict | None,
+) -> gym.Env:
     _ensure_registered()
     kwargs = dict(env_kwargs or {})
     if max_episode_steps is not None and (
@@ -153,6 +178,7 @@ def make_vector_env(
     max_episode_steps: int | None = None,
     training: bool = True,
     env_kwargs: dict | None = None,
+    randomize: Mapping[str, Any] | None = None,
 ) -> BatchedEnv:
     """K copies of ``env_id`` stepped as one batch; env i is seeded ``seed + i``.
 
@@ -163,10 +189,13 @@ def make_vector_env(
         max_episode_steps: override the id's time limit (truncation), or None for its default.
         training: Atari only - terminal-on-life-loss and reward clipping are on when True.
         env_kwargs: passed to the environment constructor.
+        randomize: domain randomization ranges (:mod:`rlfleet.envs.randomize`), or None.
 
-    Continuous action spaces are not refused here; algorithms call :func:`check_discrete`.
+    Continuous action spaces are not refused here; agents check the kinds they handle
+    (:func:`rlfleet.envs.spec.check_action_kind`).
     ``CartPole-v0`` / ``CartPole-v1`` without ``env_kwargs`` take the array fast path
-    :class:`~rlfleet.envs.cartpole.VectorCartPole` (identical dynamics, seeds and time limit);
+    :class:`~rlfleet.envs.cartpole.VectorCartPole` (identical dynamics, seeds and time limit,
+    and the same randomized parameters);
     netsim ids take the compiled engine (:class:`~rlfleet.envs.netsim.batched.NetSimBatched`)
     when it supports the given options.
     """
@@ -181,7 +210,10 @@ def make_vector_env(
                 f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
             )
         limit = max_episode_steps or gym.spec(env_id).max_episode_steps
-        return VectorCartPole(num_envs, seed, limit, env_id=env_id)
+        ranges = parse_randomization(env_id, randomize) if randomize else ()
+        return VectorCartPole(num_envs, seed, limit, env_id=env_id, randomize=ranges)
+    if randomize:  # refused here for ids without randomizable parameters (netsim included)
+        parse_randomization(env_id, randomize)
     netsim = _netsim_batched(env_id, num_envs, seed, max_episode_steps, env_kwargs)
     if netsim is not None:
         return netsim
@@ -194,6 +226,7 @@ def make_vector_env(
                     max_episode_steps=max_episode_steps,
                     training=training,
                     env_kwargs=env_kwargs,
+                    randomize=randomize,
                 )
             )
     except BaseException:

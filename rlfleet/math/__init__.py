@@ -25,7 +25,30 @@ _EXPORTS = {
         ),
         "dqfd",
     ),
+    **dict.fromkeys(
+        (
+            "SQUASHES",
+            "gaussian_entropy",
+            "gaussian_log_prob",
+            "squash_to_bounds",
+            "squashed_log_prob",
+            "tanh_log_det_jacobian",
+        ),
+        "distributions",
+    ),
     **dict.fromkeys(("double_q_target", "huber", "td_errors", "weighted_huber_loss"), "dqn"),
+    **dict.fromkeys(("GAEReturns", "gae"), "advantages"),
+    **dict.fromkeys(
+        (
+            "approx_kl",
+            "clip_fraction",
+            "clipped_surrogate_loss",
+            "normalize_advantages",
+            "value_loss",
+        ),
+        "ppo",
+    ),
+    **dict.fromkeys(("RunningMeanStd",), "running_stats"),
     **dict.fromkeys(
         (
             "action_log_probs",

@@ -1,5 +1,6 @@
-"""rlfleet.models: Q-networks and policy-value networks (MLP, MinAtar CNN, Nature CNN), optionally
-with an LSTM core, and parameters as one flat vector.
+"""rlfleet.models: Q-networks, policy-value and actor-critic networks (MLP, MinAtar CNN, Nature
+CNN), optionally with an LSTM core; policy heads for discrete and Box actions; observation
+normalisation; and parameters as one flat vector.
 
 Names are loaded on first use (PEP 562), so ``from rlfleet.models.names import ...`` -- what
 configs validate against -- imports no torch.
@@ -12,7 +13,24 @@ from typing import Any
 
 #: public name -> the submodule that defines it
 _EXPORTS = {
-    **dict.fromkeys(("CORES", "TORSOS"), "names"),
+    **dict.fromkeys(("ACTIVATIONS", "CORES", "TORSOS"), "names"),
+    **dict.fromkeys(
+        ("ActorCriticNetwork", "build_actor_critic", "orthogonal_init"), "actor_critic"
+    ),
+    **dict.fromkeys(
+        (
+            "LOG_STD_MAX",
+            "LOG_STD_MIN",
+            "CategoricalHead",
+            "GaussianHead",
+            "PolicyHead",
+            "is_continuous_head",
+        ),
+        "heads",
+    ),
+    **dict.fromkeys(
+        ("OBS_CLIP", "ObsNormalizer", "find_obs_normalizer", "update_obs_stats"), "normalize"
+    ),
     **dict.fromkeys(
         (
             "DuelingHead",

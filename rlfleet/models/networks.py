@@ -13,16 +13,22 @@ Torsos:
   Conv 64 3x3/1 (ReLU each), Linear(-> 512) + ReLU, for [4, 84, 84].
 * ``"auto"``: 1-D -> mlp; C x 10 x 10 -> minatar; C x 84 x 84 -> nature.
 
-``hidden`` sizes apply to the MLP torso only; the CNN torsos keep their papers' sizes.
+``hidden`` sizes (and ``activation``: relu or tanh) apply to the MLP torso only; the CNN torsos
+keep their papers' sizes. ``normalize_obs`` puts an :class:`~rlfleet.models.normalize.ObsNormalizer`
+in front of the torso (running mean/std, updated by the learner, published with the parameters).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from rlfleet.errors import ConfigError
-from rlfleet.models.names import CORES, TORSOS
+from rlfleet.models.heads import CategoricalHead
+from rlfleet.models.names import ACTIVATIONS, CORES, TORSOS
+from rlfleet.models.normalize import ObsNormalizer
 from rlfleet.models.recurrent import LSTMPolicyValueNetwork
 
 __all__ = [
@@ -58,18 +64,24 @@ def resolve_torso(obs_shape: tuple[int, ...], torso: str = "auto") -> str:
 
 
 class _Torso(nn.Module):
-    """Scales uint8 input to [0, 1], then runs ``body``; ``out_features`` is its output size."""
+    """Scales uint8 input to [0, 1], normalises it when it has a ``normalizer``, then runs
+    ``body``; ``out_features`` is its output size."""
 
-    def __init__(self, body: nn.Module, out_features: int) -> None:
+    def __init__(
+        self, body: nn.Module, out_features: int, normalizer: ObsNormalizer | None = None
+    ) -> None:
         super().__init__()
         self.body = body
         self.out_features = out_features
+        self.normalizer = normalizer
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if obs.dtype == torch.uint8:
             x = obs.float().mul_(1.0 / 255.0)
         else:
             x = obs.float()
+        if self.normalizer is not None:
+            x = self.normalizer(x)
         return self.body(x)
 
 
@@ -79,11 +91,19 @@ def _conv_out(body: nn.Module, obs_shape: tuple[int, ...]) -> int:
 
 
 def build_torso(
-    obs_shape: tuple[int, ...], torso: str = "auto", hidden: tuple[int, ...] = (256, 256)
+    obs_shape: tuple[int, ...],
+    torso: str = "auto",
+    hidden: tuple[int, ...] = (256, 256),
+    *,
+    activation: str = "relu",
+    normalize_obs: bool = False,
 ) -> _Torso:
     """The feature extractor for ``obs_shape``; raises ConfigError for a bad name or shape."""
     obs_shape = tuple(int(d) for d in obs_shape)
     name = resolve_torso(obs_shape, torso)
+    if activation not in ACTIVATIONS:
+        raise ConfigError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+    normalizer = ObsNormalizer(obs_shape) if normalize_obs else None
     if name == "mlp":
         if len(obs_shape) != 1:
             raise ConfigError(f"torso 'mlp' needs 1-D observations, got shape {obs_shape}")
@@ -91,10 +111,11 @@ def build_torso(
             raise ConfigError(f"hidden must be a non-empty tuple of positive sizes, got {hidden!r}")
         layers: list[nn.Module] = []
         width = obs_shape[0]
+        act = nn.Tanh if activation == "tanh" else nn.ReLU
         for h in hidden:
-            layers += [nn.Linear(width, int(h)), nn.ReLU()]
+            layers += [nn.Linear(width, int(h)), act()]
             width = int(h)
-        return _Torso(nn.Sequential(*layers), width)
+        return _Torso(nn.Sequential(*layers), width, normalizer)
     if len(obs_shape) != 3:
         raise ConfigError(f"torso {name!r} needs [C, H, W] observations, got shape {obs_shape}")
     c = obs_shape[0]
@@ -112,7 +133,7 @@ def build_torso(
             nn.Flatten(),
         )
         flat, fc = _conv_out(convs, obs_shape), 512
-    return _Torso(nn.Sequential(convs, nn.Linear(flat, fc), nn.ReLU()), fc)
+    return _Torso(nn.Sequential(convs, nn.Linear(flat, fc), nn.ReLU()), fc, normalizer)
 
 
 class DuelingHead(nn.Module):
@@ -142,12 +163,15 @@ class QNetwork(nn.Module):
 
 
 class PolicyValueNetwork(nn.Module):
-    """torso -> (policy logits [B, A], state value [B]) for actor-critic methods (IMPALA)."""
+    """torso -> (policy params [B, P], state value [B]) for actor-critic methods (IMPALA).
 
-    def __init__(self, torso: _Torso, num_actions: int) -> None:
+    The policy layer is a head (:mod:`rlfleet.models.heads`): categorical logits by default
+    (``P = A``), or the given ``head`` (a Gaussian over a Box's actions)."""
+
+    def __init__(self, torso: _Torso, num_actions: int, head: nn.Module | None = None) -> None:
         super().__init__()
         self.torso = torso
-        self.policy = nn.Linear(torso.out_features, num_actions)
+        self.policy = head if head is not None else CategoricalHead(torso.out_features, num_actions)
         self.value = nn.Linear(torso.out_features, 1)
         self.num_actions = num_actions
 
@@ -169,6 +193,7 @@ def build_q_network(
     torso: str = "auto",
     hidden: tuple[int, ...] = (256, 256),
     dueling: bool = True,
+    normalize_obs: bool = False,
 ) -> QNetwork:
     """A Q-network for ``obs_shape`` with a dueling (default) or plain linear head.
 
@@ -178,12 +203,13 @@ def build_q_network(
         torso: "auto", "mlp", "minatar" or "nature" (see the module docstring).
         hidden: MLP hidden sizes (mlp torso only).
         dueling: dueling head (V + A - mean A) if True, else one Linear to the Q-values.
+        normalize_obs: normalise observations by running statistics (see the module docstring).
 
     Returns:
         A :class:`QNetwork`; ``net(obs)`` -> [B, num_actions], obs float32 or uint8 (/255).
     """
     num_actions = _check_actions(num_actions)
-    body = build_torso(obs_shape, torso, hidden)
+    body = build_torso(obs_shape, torso, hidden, normalize_obs=normalize_obs)
     if dueling:
         head: nn.Module = DuelingHead(body.out_features, num_actions)
     else:
@@ -199,17 +225,23 @@ def build_policy_value_network(
     hidden: tuple[int, ...] = (256, 256),
     core: str = "none",
     lstm_size: int = 256,
+    normalize_obs: bool = False,
+    head: Callable[[int], nn.Module] | None = None,
 ) -> nn.Module:
     """A policy-value network on the same torsos.
 
     ``core="none"``: :class:`PolicyValueNetwork`, ``forward(obs) -> (logits [B, A], value [B])``.
     ``core="lstm"``: :class:`~rlfleet.models.recurrent.LSTMPolicyValueNetwork` with an LSTM of
     ``lstm_size`` between torso and heads; its forward takes and returns the core state.
+    ``head(width)``, when given, builds the policy head on the features of that width (a
+    :class:`~rlfleet.models.heads.GaussianHead` for Box actions; ``num_actions`` is then unused);
+    the default is categorical logits over ``num_actions``.
     """
     num_actions = _check_actions(num_actions)
     if core not in CORES:
         raise ConfigError(f"unknown core {core!r}; valid cores: {', '.join(CORES)}")
-    body = build_torso(obs_shape, torso, hidden)
+    body = build_torso(obs_shape, torso, hidden, normalize_obs=normalize_obs)
     if core == "lstm":
-        return LSTMPolicyValueNetwork(body, num_actions, lstm_size)
-    return PolicyValueNetwork(body, num_actions)
+        made = head(int(lstm_size)) if head is not None else None
+        return LSTMPolicyValueNetwork(body, num_actions, lstm_size, head=made)
+    return PolicyValueNetwork(body, num_actions, head(body.out_features) if head else None)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rlfleet.errors import ConfigError
+from rlfleet.models.heads import CategoricalHead
 
 __all__ = ["CoreStateHolder", "LSTMPolicyValueNetwork", "is_recurrent"]
 
@@ -36,17 +37,21 @@ class LSTMPolicyValueNetwork(nn.Module):
         torso: feature extractor with ``out_features`` (see :func:`rlfleet.models.build_torso`).
         num_actions: A.
         lstm_size: H, the width of ``h`` and ``c``.
+        head: the policy head on the core's output (default: categorical logits over A).
     """
 
     recurrent = True
 
-    def __init__(self, torso: nn.Module, num_actions: int, lstm_size: int) -> None:
+    def __init__(
+        self, torso: nn.Module, num_actions: int, lstm_size: int, head: nn.Module | None = None
+    ) -> None:
         super().__init__()
         if isinstance(lstm_size, bool) or int(lstm_size) != lstm_size or lstm_size < 1:
             raise ConfigError(f"lstm_size must be an integer >= 1, got {lstm_size!r}")
         self.torso = torso
         self.core = nn.LSTM(torso.out_features, int(lstm_size))
-        self.policy = nn.Linear(int(lstm_size), num_actions)
+        # a head on the core's output: categorical logits, or the given one (Gaussian)
+        self.policy = head if head is not None else CategoricalHead(int(lstm_size), num_actions)
         self.value = nn.Linear(int(lstm_size), 1)
         self.num_actions = num_actions
         self.lstm_size = int(lstm_size)

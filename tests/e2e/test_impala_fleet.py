@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tiny_budget import TINY, TINY_IMPALA
 
-from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
+from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state, resolve_checkpoint
 from rlfleet.cli.main import main
 from rlfleet.cli.policies import load_greedy_policy
 from rlfleet.fleet.metrics import read_metrics
@@ -70,7 +70,8 @@ def test_kickstarted_students_of_apex_and_impala_teachers(tmp_path):
     argv = ["train", "impala-cartpole", "--run-dir", str(student), "--quiet"]
     assert main([*argv, "--teacher", str(teacher), *_sets(sets)]) == 0
     config = (student / "config.toml").read_text()
-    assert str(latest_checkpoint(teacher).resolve()) in config
+    # a teacher given as a run folder is its best-evaluated policy
+    assert str(resolve_checkpoint(teacher).resolve()) in config
     metrics = read_metrics(student)
     lambdas = [row[3] for row in metrics["learner/kickstart_lambda"]]
     # each row averages lambda over a report interval (tens of updates): 1 until update 4,

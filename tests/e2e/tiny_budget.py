@@ -33,3 +33,20 @@ TINY_IMPALA = [
     "run.stop_on_solve=false",
     "run.log_interval_s=0.5",
 ]
+
+#: The same for a PPO fleet (ppo-* presets): two actors of 4 envs, rollouts of 16 steps, one
+#: rollout of each actor per iteration, two short epochs.
+TINY_PPO = [
+    "env.envs_per_actor=4",
+    "model.hidden=[16]",
+    "actor.num_actors=2",
+    "algo.rollout_length=16",
+    "algo.epochs=2",
+    "algo.minibatch_size=32",
+    "learner.rollouts_per_update=2",
+    "eval.episodes=3",
+    "eval.final_episodes=3",
+    "eval.interval_s=0.5",
+    "run.stop_on_solve=false",
+    "run.log_interval_s=0.5",
+]

@@ -14,5 +14,10 @@ def build_network(config: Any, env: EnvSpec) -> nn.Module:
     """``obs -> Q [B, A]`` with the config's torso, hidden sizes and dueling head."""
     m = config.model
     return build_q_network(
-        env.obs_shape, env.num_actions, torso=m.torso, hidden=m.hidden, dueling=m.dueling
+        env.obs_shape,
+        env.num_actions,
+        torso=m.torso,
+        hidden=m.hidden,
+        dueling=m.dueling,
+        normalize_obs=config.env.normalize_obs,
     )

@@ -58,7 +58,7 @@ class DaggerActing:
     def begin(self, obs: np.ndarray) -> None:
         return None
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: np.ndarray) -> np.ndarray:
         expert = self.expert(obs)  # every visited state gets the expert's label
         n = len(obs)

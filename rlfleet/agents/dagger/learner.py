@@ -33,6 +33,7 @@ from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagM
 from rlfleet.agents.common.optim import make_adam
 from rlfleet.agents.dagger.network import build_network
 from rlfleet.envs.spec import EnvSpec
+from rlfleet.models import update_obs_stats
 from rlfleet.replay import FieldSpec, FrameStackSpec, UniformReplay
 from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
@@ -179,6 +180,7 @@ class DaggerLearner:
         self.optimizer.step()
         self._losses.append(float(loss.detach()))
         self._accuracies.append(float((logits.detach().argmax(dim=1) == target).float().mean()))
+        update_obs_stats(self.net, batch["obs"])  # env.normalize_obs: statistics of D's states
 
     def before_serving(self, notice: Callable[[str], None]) -> None:
         return None

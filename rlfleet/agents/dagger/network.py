@@ -15,5 +15,10 @@ def build_network(config: Any, env: EnvSpec) -> nn.Module:
     trained here as a classifier with cross-entropy."""
     m = config.model
     return build_q_network(
-        env.obs_shape, env.num_actions, torso=m.torso, hidden=m.hidden, dueling=False
+        env.obs_shape,
+        env.num_actions,
+        torso=m.torso,
+        hidden=m.hidden,
+        dueling=False,
+        normalize_obs=config.env.normalize_obs,
     )

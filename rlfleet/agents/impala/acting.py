@@ -8,6 +8,10 @@ by one version. With an LSTM core (``model.core = "lstm"``) the acting step keep
 environment's core state across steps and unrolls (new parameters do not reset it), zeroes it
 after a step that ended the episode, and sends the state before each unroll's first observation
 with the unroll.
+
+With Box actions the policy is a Gaussian head (:mod:`rlfleet.agents.common.heads`): unrolls
+carry the raw samples and their behaviour log-probabilities instead of logits, and the
+environments receive the samples squashed (or clipped) into the bounds.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from rlfleet.agents.common.heads import HeadSampler
 from rlfleet.agents.common.networks import logits_of
 from rlfleet.agents.impala.messages import encode_unroll
 from rlfleet.agents.impala.network import build_network
@@ -57,7 +62,7 @@ class SoftmaxPolicy:
         # u < cdf[-1] always, but guard the float edge so an index A can never escape.
         return np.minimum(actions, logits.shape[1] - 1).astype(np.int64)
 
-    @torch.no_grad()
+    @torch.no_grad()  # not inference_mode: the LSTM core state is reset in place between calls
     def act(self, obs: np.ndarray, greedy: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Actions ``[K]`` int64 and the behaviour logits ``[K, A]`` float32 for ``obs``.
 
@@ -82,15 +87,18 @@ class ImpalaActing:
         self.param_count = param_count(self.net)
         self.core = CoreStateHolder(self.net) if is_recurrent(self.net) else None
         self.policy = SoftmaxPolicy(self.core if self.core is not None else self.net, seed)
+        # Box actions: a Gaussian head (feed-forward networks; the spec refuses an LSTM core)
+        self.sampler = None if env.discrete else HeadSampler(self.net, seed)
         self.k = config.env.envs_per_actor
         self.builder = UnrollBuilder(
             self.k,
             config.algo.unroll_length,
             env.obs_shape,
             env.obs_dtype,
-            env.num_actions,
+            env.num_actions if env.discrete else 0,
             config.algo.gamma,
             core_size=self.net.lstm_size if self.core is not None else 0,
+            action_dim=0 if env.discrete else env.action_dim,
         )
         self.version = 0
         self.unrolls = 0
@@ -107,6 +115,10 @@ class ImpalaActing:
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         # the builder's current observations are ``obs``: what the policy acts on at step t
+        if self.sampler is not None:
+            sampled = self.sampler.sample(self.builder.current_obs)
+            self._actions, self._logits = sampled.raw, sampled.log_prob
+            return sampled.env
         self._actions, self._logits = self.policy.act(self.builder.current_obs)
         return self._actions
 

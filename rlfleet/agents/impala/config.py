@@ -22,7 +22,7 @@ from rlfleet.agents.common.sections import (
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
 from rlfleet.math.schedules import KICKSTART_SCHEDULES, REDUCTIONS, kickstart_weight
-from rlfleet.models.names import CORES, TORSOS
+from rlfleet.models.names import CORES, SQUASHES, TORSOS
 
 ALGORITHM = "impala"
 #: Valid ``learner.optimizer`` values (:class:`~rlfleet.agents.impala.update.ImpalaUpdate`).
@@ -44,12 +44,25 @@ class PolicyModelSection:
         "unroll and is reset at episode starts).",
     )
     lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).", ge=1)
+    squash: str = field(
+        "tanh",
+        "Box actions: how the Gaussian's sample reaches the bounds: tanh (squashed, with the "
+        "Jacobian in the log-probability) or clip (log-probability of the unclipped sample).",
+    )
+    log_std_init: float = field(0.0, "Box actions: initial log standard deviation.", ge=-20, le=2)
+    state_dependent_std: bool = field(
+        False, "Box actions: the log-std is a layer of the features (else one learned vector)."
+    )
 
     def validate(self) -> None:
         if self.torso not in TORSOS:
             raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
         if self.core not in CORES:
             raise ConfigError(f"model.core {self.core!r} is unknown; valid: {', '.join(CORES)}")
+        if self.squash not in SQUASHES:
+            raise ConfigError(
+                f"model.squash {self.squash!r} is unknown; valid: {', '.join(SQUASHES)}"
+            )
         if not self.hidden:
             raise ConfigError("model.hidden must list at least one layer size, got []")
 

@@ -28,7 +28,7 @@ from rlfleet.agents.impala.teacher import load_teacher
 from rlfleet.agents.impala.unrolls import stack_unrolls
 from rlfleet.agents.impala.update import ImpalaUpdate
 from rlfleet.envs.spec import EnvSpec
-from rlfleet.models import is_recurrent
+from rlfleet.models import is_recurrent, update_obs_stats
 from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
 
@@ -108,13 +108,15 @@ class ImpalaLearner:
 
     def accept(self, message: Message) -> dict[str, np.ndarray] | None:
         """The unroll of ``message``, or None (counted) when it is not one this learner can use."""
+        env = self.env
         problem = unroll_problem(
             message.arrays,
             self.config.algo.unroll_length,
-            self.env.obs_shape,
-            self.env.obs_dtype,
-            self.env.num_actions,
+            env.obs_shape,
+            env.obs_dtype,
+            env.num_actions if env.discrete else 0,
             self.core_size,
+            action_dim=0 if env.discrete else env.action_dim,
         )
         if problem:
             self.bad_messages += 1
@@ -139,6 +141,10 @@ class ImpalaLearner:
         self.lag.add(self.counters.version - batch["policy_version"])
         lr = self._set_lr()
         out = self.update.step(batch)
+        # the observations' running statistics (env.normalize_obs) follow the data trained on;
+        # the shell publishes them with the parameters
+        t = batch["reward"].shape[0]
+        update_obs_stats(self.update.net, batch["obs"][:t].reshape(-1, *self.env.obs_shape))
         out["lr"] = lr
         for key, value in out.items():
             self._stats.setdefault(key, []).append(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, UNROLL_KEYS
+from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, unroll_keys
 from rlfleet.transport.codec import encode
 
 #: Message kind of an unroll on the wire (the learner accepts nothing else).
@@ -25,8 +25,7 @@ def encode_unroll(unroll: dict[str, np.ndarray], actor: int | str) -> bytes:
     return encode(UNROLL_KIND, arrays, meta)
 
 
-_STEP_SHAPED = {"action": "int64", "reward": "float32", "discount": "float32"}
-_STEP_SHAPED.update(done="bool", truncated="bool")
+_STEP_SHAPED = {"reward": "float32", "discount": "float32", "done": "bool", "truncated": "bool"}
 
 
 def unroll_problem(
@@ -36,12 +35,15 @@ def unroll_problem(
     obs_dtype: np.dtype,
     num_actions: int,
     core_size: int = 0,
+    action_dim: int = 0,
 ) -> str:
     """Why ``arrays`` (an unroll as it arrives) is not an unroll this learner can use, or "" (vectorised checks, no per-step Python loop).
-    ``core_size`` is the learner's LSTM width (0: feed-forward, and no core state expected)."""
-    missing = [key for key in UNROLL_KEYS if key not in arrays]
+    ``core_size`` is the learner's LSTM width (0: feed-forward, and no core state expected);
+    ``action_dim`` is D of Box actions (0: Discrete actions, ``num_actions`` of them)."""
+    keys = unroll_keys(bool(action_dim))
+    missing = [key for key in keys if key not in arrays]
     if missing:
-        return f"missing arrays {missing}; an unroll has {list(UNROLL_KEYS)}"
+        return f"missing arrays {missing}; an unroll has {list(keys)}"
     if core_size and CORE_STATE_KEY not in arrays:
         return f"no {CORE_STATE_KEY}: the learner's network has an LSTM core of size {core_size}"
     if not core_size and CORE_STATE_KEY in arrays:
@@ -57,9 +59,20 @@ def unroll_problem(
         a = arrays[key]
         if a.dtype.name != dtype or a.shape != (t, k):
             return f"{key} is {a.dtype.name}{list(a.shape)}, expected {dtype}[{t}, {k}]"
-    logits = arrays["behaviour_logits"]
-    if logits.dtype.name != "float32" or logits.shape != (t, k, num_actions):
-        return f"behaviour_logits is {logits.dtype.name}{list(logits.shape)}, expected [{t}, {k}, {num_actions}]"
+    action = arrays["action"]
+    if action_dim:
+        want, behaviour, shape = (t, k, action_dim), "behaviour_log_prob", (t, k)
+        action_type = "float32"
+    else:
+        want, behaviour, shape = (t, k), "behaviour_logits", (t, k, num_actions)
+        action_type = "int64"
+    if action.dtype.name != action_type or action.shape != want:
+        return (
+            f"action is {action.dtype.name}{list(action.shape)}, expected {action_type}{list(want)}"
+        )
+    logits = arrays[behaviour]
+    if logits.dtype.name != "float32" or logits.shape != shape:
+        return f"{behaviour} is {logits.dtype.name}{list(logits.shape)}, expected {list(shape)}"
     final_obs, index = arrays["final_obs"], arrays["final_obs_index"]
     if final_obs.dtype != obs.dtype or final_obs.shape[1:] != obs_shape:
         return f"final_obs is {final_obs.dtype.name}{list(final_obs.shape)}"
@@ -78,12 +91,14 @@ def unroll_problem(
         if not np.isfinite(state).all():
             return f"non-finite {CORE_STATE_KEY}"
     if not (np.isfinite(arrays["reward"]).all() and np.isfinite(logits).all()):
-        return "non-finite rewards or behaviour logits"
+        return f"non-finite rewards or {behaviour}"
     discount = arrays["discount"]
     if not ((discount >= 0) & (discount <= 1)).all():
         return "discounts outside [0, 1]"
-    action = arrays["action"]
-    if ((action < 0) | (action >= num_actions)).any():
+    if action_dim:
+        if not np.isfinite(action).all():
+            return "non-finite actions"
+    elif ((action < 0) | (action >= num_actions)).any():
         return f"actions outside [0, {num_actions})"
     trunc = arrays["truncated"]
     if (trunc & ~arrays["done"]).any():

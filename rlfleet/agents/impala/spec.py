@@ -9,6 +9,7 @@ from rlfleet.agents.impala.config import ImpalaConfig
 from rlfleet.agents.impala.messages import UNROLL_KIND
 from rlfleet.agents.spec import ActorSlot, AgentSpec
 from rlfleet.envs.spec import EnvSpec
+from rlfleet.errors import ConfigError
 
 
 def _network(config: Any, env: EnvSpec) -> Any:
@@ -27,6 +28,30 @@ def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
     from rlfleet.agents.impala.learner import ImpalaLearner
 
     return ImpalaLearner(config, env, seed)
+
+
+def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
+    from rlfleet.agents.common.networks import head_policy
+
+    return head_policy(config, env, net, seed)
+
+
+def check_env(config: Any, env: EnvSpec) -> None:
+    """Box actions: a feed-forward network (the Gaussian head acts without a core) and no
+    kickstarting (distillation is over Discrete actions)."""
+    if env.discrete:
+        return
+    if config.model.core != "none":
+        raise ConfigError(
+            f"IMPALA on {env.env_id} ({env.action_space}, continuous actions) needs a "
+            f"feed-forward network; model.core = {config.model.core!r} is for Discrete actions "
+            "(set model.core = 'none')"
+        )
+    if config.kickstart.teacher:
+        raise ConfigError(
+            f"kickstarting distils a teacher's Discrete action probabilities; {env.env_id} has "
+            f"{env.action_space} (continuous actions): set kickstart.teacher = ''"
+        )
 
 
 def prepare(config: Any) -> None:
@@ -50,6 +75,9 @@ SPEC = AgentSpec(
     make_network=_network,
     make_acting=_acting,
     make_learner=_learner,
+    check_env=check_env,
     prepare=prepare,
+    action_kinds=("discrete", "continuous"),
+    make_eval_policy=_eval_policy,
     preload=("rlfleet.agents.impala.acting", "rlfleet.agents.impala.learner"),
 )

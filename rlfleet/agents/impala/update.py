@@ -20,7 +20,7 @@ from torch import nn
 from rlfleet.agents.common.networks import logits_of
 from rlfleet.agents.common.optim import Adam, RMSprop, make_adam
 from rlfleet.agents.impala.config import OPTIMIZERS
-from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, UNROLL_KEYS
+from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, unroll_keys
 from rlfleet.errors import ConfigError
 from rlfleet.math import (
     baseline_loss,
@@ -28,9 +28,12 @@ from rlfleet.math import (
     entropy_loss,
     kickstart_weight,
     policy_gradient_loss,
+    vtrace_from_importance_weights,
     vtrace_from_logits,
 )
 from rlfleet.math.policy_losses import REDUCTIONS
+from rlfleet.math.vtrace import VTraceFromLogitsReturns
+from rlfleet.models.heads import is_continuous_head
 from rlfleet.models.recurrent import is_recurrent
 
 __all__ = ["OPTIMIZERS", "ImpalaUpdate"]
@@ -122,6 +125,13 @@ class ImpalaUpdate:
             raise ConfigError(f"teacher must be callable (obs -> logits), got {type(teacher)}")
         self.net = net
         self.recurrent = is_recurrent(net)
+        # Box actions: a Gaussian head; unrolls carry behaviour log-probabilities, not logits
+        self.continuous = is_continuous_head(getattr(net, "policy", None))
+        if self.continuous and teacher is not None:
+            raise ConfigError(
+                "kickstarting distils a teacher's action probabilities over Discrete actions; "
+                "this network acts in a Box (set kickstart.teacher = '')"
+            )
         self.optimizer = _make_optimizer(
             optimizer, list(net.parameters()), lr, eps, rmsprop_alpha, rmsprop_momentum
         )
@@ -159,14 +169,19 @@ class ImpalaUpdate:
         return kickstart_weight(self.updates, **self.kickstart_args)
 
     def _tensors(self, batch: Mapping[str, object]) -> dict[str, torch.Tensor]:
-        missing = [k for k in UNROLL_KEYS if k not in batch and k != "policy_version"]
+        keys = unroll_keys(self.continuous)
+        missing = [k for k in keys if k not in batch and k != "policy_version"]
         if missing:
-            raise ConfigError(f"batch lacks keys {missing}; a batch has {list(UNROLL_KEYS)}")
+            raise ConfigError(f"batch lacks keys {missing}; a batch has {list(keys)}")
         out = {}
-        for key in UNROLL_KEYS[:-1]:
+        for key in keys[:-1]:
             value = batch[key]
             out[key] = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
         t_b = tuple(out["action"].shape)
+        if self.continuous:  # [T, B, D] raw samples
+            if len(t_b) != 3:
+                raise ConfigError(f"action must be [T, B, D] for Box actions, got shape {t_b}")
+            t_b = t_b[:2]
         if len(t_b) != 2:
             raise ConfigError(f"action must be time-major [T, B], got shape {t_b}")
         t, b = t_b
@@ -181,9 +196,16 @@ class ImpalaUpdate:
                 f"obs has shape {obs_shape}; it must be [T+1, B, ...] = [{t + 1}, {b}, ...]"
                 " (the last observation bootstraps)"
             )
-        logits_shape = tuple(out["behaviour_logits"].shape)
-        if len(logits_shape) != 3 or logits_shape[:2] != t_b:
-            raise ConfigError(f"behaviour_logits has shape {logits_shape}; expected [{t}, {b}, A]")
+        if self.continuous:
+            lp_shape = tuple(out["behaviour_log_prob"].shape)
+            if lp_shape != t_b:
+                raise ConfigError(f"behaviour_log_prob has shape {lp_shape}; expected {t_b}")
+        else:
+            logits_shape = tuple(out["behaviour_logits"].shape)
+            if len(logits_shape) != 3 or logits_shape[:2] != t_b:
+                raise ConfigError(
+                    f"behaviour_logits has shape {logits_shape}; expected [{t}, {b}, A]"
+                )
         index = out["final_obs_index"].reshape(-1, 2).long()
         if (
             len(index) != len(out["final_obs"])
@@ -247,7 +269,7 @@ class ImpalaUpdate:
         """Validated batch -> learner logits/values (with graph) and the V-trace targets."""
         b_ = self._tensors(batch)
         obs, index = b_["obs"], b_["final_obs_index"]
-        t, b = b_["action"].shape
+        t, b = b_["action"].shape[:2]
         flat_obs = obs.reshape(((t + 1) * b, *obs.shape[2:]))
         if self.recurrent:
             logits, values, final_values = self._recurrent_pass(b_, t, b)
@@ -258,7 +280,7 @@ class ImpalaUpdate:
             values = values_all[: (t + 1) * b].reshape(t + 1, b)
             final_values = values_all[(t + 1) * b :].detach()
         num_actions = logits.shape[-1]
-        if b_["behaviour_logits"].shape[-1] != num_actions:
+        if not self.continuous and b_["behaviour_logits"].shape[-1] != num_actions:
             raise ConfigError(
                 f"behaviour_logits has {b_['behaviour_logits'].shape[-1]} actions; the network"
                 f" has {num_actions}"
@@ -277,24 +299,68 @@ class ImpalaUpdate:
             reward[ti, bi] += discount[ti, bi] * final_values
             discount[ti, bi] = 0.0
 
-        vt = vtrace_from_logits(
-            behaviour_logits=b_["behaviour_logits"].float(),
-            target_logits=logits,
-            actions=b_["action"].long(),
+        if self.continuous:
+            vt = self._vtrace_of_log_probs(b_, logits, discount, reward, values, t)
+        else:
+            vt = vtrace_from_logits(
+                behaviour_logits=b_["behaviour_logits"].float(),
+                target_logits=logits,
+                actions=b_["action"].long(),
+                discounts=discount,
+                rewards=reward,
+                values=values[:t].detach(),
+                bootstrap_value=values[t].detach(),
+                **self.vtrace_args,
+            )
+        return {
+            "logits": logits,
+            "values": values[:t],
+            "vt": vt,
+            "actions": b_["action"].float() if self.continuous else b_["action"].long(),
+            "obs": flat_obs[: t * b],
+            "t_b": (t, b),
+        }
+
+    def _vtrace_of_log_probs(
+        self,
+        b_: dict[str, torch.Tensor],
+        params: torch.Tensor,
+        discount: torch.Tensor,
+        reward: torch.Tensor,
+        values: torch.Tensor,
+        t: int,
+    ) -> VTraceFromLogitsReturns:
+        """V-trace for Box actions: ``log rho = log pi(a|x) - log mu(a|x)`` from the head's
+        log-probability of the raw sample and the behaviour's, sent with the unroll."""
+        behaviour = b_["behaviour_log_prob"].float()
+        target = self.net.policy.log_prob(params, b_["action"].float())
+        log_rhos = target - behaviour
+        returns = vtrace_from_importance_weights(
+            log_rhos=log_rhos,
             discounts=discount,
             rewards=reward,
             values=values[:t].detach(),
             bootstrap_value=values[t].detach(),
             **self.vtrace_args,
         )
-        return {
-            "logits": logits,
-            "values": values[:t],
-            "vt": vt,
-            "actions": b_["action"].long(),
-            "obs": flat_obs[: t * b],
-            "t_b": (t, b),
-        }
+        return VTraceFromLogitsReturns(
+            returns.vs, returns.pg_advantages, log_rhos, behaviour, target
+        )
+
+    def _policy_terms(self, fw: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(pg, entropy_loss, mean entropy)``: the policy-gradient and entropy terms, from
+        logits (Discrete) or the Gaussian head's log-probabilities and entropy (Box)."""
+        logits, vt = fw["logits"], fw["vt"]
+        if not self.continuous:
+            pg = policy_gradient_loss(logits, fw["actions"], vt.pg_advantages, self.reduction)
+            ent = entropy_loss(logits, self.reduction)
+            with torch.no_grad():
+                mean_entropy = -entropy_loss(logits.detach(), "mean")
+            return pg, ent, mean_entropy
+        reduce = torch.sum if self.reduction == "sum" else torch.mean
+        pg = reduce(-vt.target_action_log_probs * vt.pg_advantages.detach())
+        entropy = self.net.policy.entropy(logits)
+        return pg, reduce(-entropy), entropy.detach().mean()
 
     @torch.no_grad()
     def vtrace_targets(self, batch: Mapping[str, object]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,10 +392,9 @@ class ImpalaUpdate:
             ConfigError: a missing key or a shape mismatch (the message names both shapes).
         """
         fw = self._forward(batch)
-        logits, values, vt, actions = fw["logits"], fw["values"], fw["vt"], fw["actions"]
-        pg = policy_gradient_loss(logits, actions, vt.pg_advantages, self.reduction)
+        logits, values, vt = fw["logits"], fw["values"], fw["vt"]
+        pg, ent, mean_entropy = self._policy_terms(fw)
         base = baseline_loss(vt.vs, values, self.reduction)
-        ent = entropy_loss(logits, self.reduction)
         total = self.pg_cost * pg + self.baseline_cost * base + self.entropy_cost * ent
 
         lam = self.kickstart_lambda()
@@ -348,9 +413,7 @@ class ImpalaUpdate:
         self.optimizer.step()
         self.updates += 1
 
-        with torch.no_grad():
-            log_rhos = vt.log_rhos.detach()
-            mean_entropy = -entropy_loss(logits.detach(), "mean")
+        log_rhos = vt.log_rhos.detach()
         return {
             "loss": float(total.detach()),
             "pg_loss": float(pg.detach()),

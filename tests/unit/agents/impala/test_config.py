@@ -26,8 +26,8 @@ def test_run_algorithm_picks_the_config_class_and_presets_carry_it():
     assert config_from_dict(to_dict(config)) == config
     assert "unroll_length" in describe_config("impala-cartpole")
     assert "n_step" not in describe_config("impala-cartpole")
-    with pytest.raises(ConfigError, match="run.algorithm 'ppo' is unknown; valid: apex, impala"):
-        config_from_dict({"run": {"algorithm": "ppo"}})
+    with pytest.raises(ConfigError, match="run.algorithm 'a2c' is unknown; valid: apex, impala"):
+        config_from_dict({"run": {"algorithm": "a2c"}})
     with pytest.raises(ConfigError, match="needs run.algorithm = 'impala'"):
         from_dict(ImpalaConfig, {"run": {"algorithm": "apex"}})
 
