@@ -101,6 +101,47 @@ def impala_unrolls(
     return out
 
 
+def ppo_rollouts(config, net, env_id: str, n: int = 1, limit: int = 4, seed: int = 0):
+    """``n`` PPO rollouts of ``config``'s T steps of K envs of ``env_id``, stacked, acted by
+    ``net`` as policy version 1 (time limit ``limit``: truncations occur); and the env's spec."""
+    from rlfleet.agents.common.heads import HeadSampler
+    from rlfleet.agents.common.trajectories import TrajectoryBuilder, stack_trajectories
+    from rlfleet.agents.ppo.messages import STEP_KEYS
+    from rlfleet.envs import make_vector_env
+    from rlfleet.envs.spec import EnvSpec
+
+    k, t = config.env.envs_per_actor, config.algo.rollout_length
+    venv = make_vector_env(env_id, k, seed, max_episode_steps=limit)
+    env = EnvSpec.of(venv)
+    sampler = HeadSampler(net, seed, params=net.policy_params)
+    head = net.policy
+    builder = TrajectoryBuilder(
+        k,
+        t,
+        env.obs_shape,
+        env.obs_dtype,
+        config.algo.gamma,
+        {"action": (head.action_shape, head.action_dtype), "log_prob": ((), np.float32)},
+    )
+    builder.start(venv.reset())
+    out = []
+    while len(out) < n:
+        s = sampler.sample(builder.current_obs)
+        res = venv.step(s.env)
+        r = builder.add(
+            {"action": s.raw, "log_prob": s.log_prob},
+            res.reward,
+            res.terminated,
+            res.truncated,
+            res.obs,
+            res.next_obs,
+            policy_version=1,
+        )
+        if r is not None:
+            out.append(r)
+    return stack_trajectories(out, STEP_KEYS), env
+
+
 def apex_checkpoint(run_dir, hidden=(8,)):
     """A saved Ape-X CartPole checkpoint (a Q-network teacher of any architecture)."""
     import torch

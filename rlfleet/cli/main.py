@@ -11,7 +11,7 @@
     rlfleet plot RUN [--out PNG]
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
-    rlfleet bench replay|cartpole|netsim|transport|replay-service|minatar|demos|dagger [...]
+    rlfleet bench replay|cartpole|pendulum|netsim|transport|replay-service|minatar|demos|dagger [...]
     rlfleet netsim eval|scenarios [...]
 
 Heavy imports (torch, numba) happen inside the commands, so ``rlfleet --help`` is instant.

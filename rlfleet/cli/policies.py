@@ -14,27 +14,27 @@ from typing import Any
 import numpy as np
 
 
-def load_greedy_policy(path: str) -> Callable[[np.ndarray], int]:
-    """Greedy policy of an Ape-X or IMPALA checkpoint (argmax of Q-values or policy logits);
-    the network is rebuilt from the saved config."""
-    from rlfleet.agents.common.networks import load_network
+def load_greedy_policy(path: str) -> Callable[[np.ndarray], Any]:
+    """Greedy policy of a checkpoint, as its agent defines it (``spec.make_eval_policy``: the
+    argmax of Q-values or policy logits; a Gaussian policy's mean, squashed or clipped into
+    the action bounds); the network is rebuilt from the saved config."""
+    from rlfleet.agents.common.networks import eval_policy, load_network
 
-    scores = load_network(Path(path)).scores()
-    return GreedyPolicy(scores)
+    loaded = load_network(Path(path))
+    return GreedyPolicy(eval_policy(loaded.config, loaded.env, loaded.net, seed=0))
 
 
 class GreedyPolicy:
-    """``policy(obs) -> action`` for one environment; ``reset()`` before each episode."""
+    """``policy(obs) -> action`` for one environment (an int for Discrete actions, an array
+    for Box actions); ``reset()`` before each episode."""
 
-    def __init__(self, scores: Any) -> None:
-        self.scores = scores
+    def __init__(self, policy: Any) -> None:
+        self.policy = policy
 
-    def __call__(self, obs: np.ndarray) -> int:
-        import torch
-
-        with torch.no_grad():
-            return int(self.scores(torch.as_tensor(np.asarray(obs)[None])).argmax(dim=1).item())
+    def __call__(self, obs: np.ndarray) -> Any:
+        action = self.policy.act(np.asarray(obs)[None], np.zeros(1))[0]
+        return int(action) if np.ndim(action) == 0 else action
 
     def reset(self) -> None:
         """Start a new episode (clears an LSTM core's state; nothing for feed-forward nets)."""
-        self.scores.reset(None)
+        self.policy.reset(None)

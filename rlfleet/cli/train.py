@@ -86,7 +86,7 @@ def train(
     ``local_replay=False``: with ``transport.replay_service``, the service is not started here
     (``rlfleet learner``: it runs as ``rlfleet replay``, next to Redis). ``in_process``: every
     role a thread of this process (debugging: breakpoints work in any role)."""
-    from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
+    from rlfleet.agents.common.checkpoint import check_resumable, latest_checkpoint
     from rlfleet.cli.presets import DEFAULT_PRESET, build_config
     from rlfleet.fleet.launcher import warm_up
 
@@ -118,7 +118,8 @@ def train(
             config = config_from_dict(apply_overrides(data, overrides))
         run_dir = str(resume_dir)
         resume_from = str(ckpt)
-        _check_budget_left(config, read_state(ckpt)["counters"], resume)
+        # read and checked now (files, counters, network), before any file is touched
+        _check_budget_left(config, check_resumable(ckpt, config)["counters"], resume)
     else:
         config = build_config(preset, overrides)
         if teacher:
@@ -144,9 +145,16 @@ def train(
         else ""
     )
     final = f"{result.final_return_mean:.1f}" if result.final_return_mean is not None else "n/a"
+    started = (
+        f"; first env step at {result.first_env_step_s:.1f} s, first update at "
+        f"{result.first_update_s:.1f} s"
+        if result.first_env_step_s is not None and result.first_update_s is not None
+        else ""
+    )
     print(
         f"run {result.run_dir}: stopped ({result.stop_reason}) after {result.wall_s:.1f} s, "
         f"{result.env_steps:,} env steps, {result.updates:,} updates{solved}; final eval mean {final}"
+        f"{started}"
     )
     if result.transport == "redis":
         print(

@@ -13,7 +13,9 @@ class FleetAddresses:
     ``authkey_hex`` the sockets' HMAC key. ``redis_url``/``run`` are set only for the Redis data
     plane; the URL (which may hold a password) travels to the roles as a process argument and is
     never written to the run folder. A role on a host without the launcher has no sockets
-    (``status`` is empty): its status goes through Redis too.
+    (``status`` is empty): its status goes through Redis too. ``claim_token`` is the launcher's
+    token in the run's Redis claim: the learner publishes parameters only while the claim is
+    its launcher's.
     """
 
     status: str
@@ -22,6 +24,7 @@ class FleetAddresses:
     authkey_hex: str
     redis_url: str = ""
     run: str = ""
+    claim_token: str = ""
 
     @property
     def authkey(self) -> bytes:

@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -99,7 +100,7 @@ def actor_main(
     config, spec = load_config(config_json)
     set_threads(config.actor.torch_threads)
     slot = ActorSlot(index, num_actors, member or index)
-    link = status_link(addresses, "actor", slot.member)
+    link = status_link(addresses, "actor", slot.member, config.transport.learner_grace_s)
 
     def body() -> None:  # inside the guard: a transport that fails to open is reported too
         ends = actor_ends(config, addresses, link, slot.member)
@@ -112,9 +113,16 @@ def actor_main(
 
 
 def learner_main(
-    config_json: str, addresses: FleetAddresses, run_dir: str, seed: int, resume_from: str
+    config_json: str,
+    addresses: FleetAddresses,
+    run_dir: str,
+    seed: int,
+    resume_from: str,
+    wall_origin: float = 0.0,
 ) -> None:
-    """The learner: the agent's core in the shared shell."""
+    """The learner: the agent's core in the shared shell. ``wall_origin``: the Unix time at
+    which the run's clock (metrics.csv's ``wall_s``) reads 0, so checkpoints record
+    ``elapsed_s`` on that clock (0: the learner's own clock)."""
     from rlfleet.agents.common.learner import LearnerShell
     from rlfleet.envs.spec import probe_env
 
@@ -128,7 +136,8 @@ def learner_main(
         ends = learner_ends(config, spec, addresses, env)
         try:
             core = spec.make_learner(config, env, seed, ends)
-            shell = LearnerShell(core, config, run_dir, ends.params, link, ends.inbox)
+            clock = (lambda: time.time() - wall_origin) if wall_origin else None
+            shell = LearnerShell(core, config, run_dir, ends.params, link, ends.inbox, clock)
             shell.serve(resume_from or None)
         finally:
             ends.close()

@@ -24,11 +24,14 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from rlfleet import atomic
 from rlfleet.agents import registry
+from rlfleet.agents.common.checkpoint import check_resumable
 from rlfleet.config import dumps_toml, to_dict
 from rlfleet.errors import CodecError, RlfleetError
-from rlfleet.fleet import bootstrap
+from rlfleet.fleet import bootstrap, rundir
 from rlfleet.fleet.addresses import FleetAddresses
+from rlfleet.fleet.interrupts import InterruptHold, shutdown_notice
 from rlfleet.fleet.metrics import MetricsWriter
 from rlfleet.fleet.prepare import prepare_run
 from rlfleet.fleet.progress import Progress
@@ -96,7 +99,7 @@ class LocalFleet:
             self.num_actors = config.actor.num_actors or default_num_actors()
         self.result = RunResult(run_dir=str(self.run_dir))
         self._wall_offset = 0.0
-        self.report = RunReport(config, self.result, wall=self._wall)
+        self.report = RunReport(config, self.result, wall=self._wall, launch_unix=self.t0)
         self._links: dict[Connection, tuple[str, int]] = {}
         self._pending: list[Connection] = []
         self._pending_lock = threading.Lock()
@@ -105,12 +108,11 @@ class LocalFleet:
 
     # ---- setup -------------------------------------------------------------------------------
     def _prepare_run_dir(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.toml").write_text(dumps_toml(to_dict(self.config)))
+        rundir.clean_run_dir(self.run_dir)  # what a crash or a full disk left half-written
+        atomic.write_text(self.run_dir / "config.toml", dumps_toml(to_dict(self.config)))
         if self.resume_from:
-            from rlfleet.agents.common.checkpoint import read_state
-
-            counters = read_state(self.resume_from)["counters"]
+            # checked up front (run()); the rows written after the checkpoint are dropped
+            counters = rundir.resume_counters(self.run_dir, self.resume_from, self.config)
             self.report.base_env_steps = int(counters["env_steps"])
             self._wall_offset = float(counters["elapsed_s"])
             self.result.updates = int(counters["updates"])
@@ -127,7 +129,16 @@ class LocalFleet:
             role_seed = seed * 100_003 + 1000 * (index + 1) + 7919 * incarnation
             args: tuple = (cfg_json, self.addresses, index, self.num_actors, role_seed)
         elif kind == "learner":
-            args = (cfg_json, self.addresses, str(self.run_dir), seed, self.resume_from or "")
+            # the run's clock starts at t0 - wall_offset: the learner's checkpoints then carry
+            # elapsed_s on the clock of metrics.csv's wall_s (a resume cuts the rows after it)
+            args = (
+                cfg_json,
+                self.addresses,
+                str(self.run_dir),
+                seed,
+                self.resume_from or "",
+                self.t0 - self._wall_offset,
+            )
         elif kind == "service":
             args = (cfg_json, self.addresses, seed + 313)
         else:
@@ -141,11 +152,21 @@ class LocalFleet:
 
     # ---- main loop ---------------------------------------------------------------------------
     def run(self) -> RunResult:
-        prepare_run(self.config)  # refusals before anything is claimed or written
-        # claim the Redis run first: a bad URL or a taken name fails before anything is written
-        self._redis = open_redis_run(
-            self.config, self.redis_url, str(self.run_dir), json.dumps(to_dict(self.config))
-        )
+        # refusals before anything is claimed or written: the run folder, the checkpoint to
+        # resume from (files, counters, network), then the agent's own checks
+        rundir.check_run_dir(self.run_dir, resuming=bool(self.resume_from))
+        if self.resume_from:
+            check_resumable(self.resume_from, self.config)
+        prepare_run(self.config)
+        created = rundir.make_run_dir(self.run_dir)  # a folder that cannot be written: a message
+        try:  # a bad URL or a taken name fails before anything is written
+            self._redis = open_redis_run(
+                self.config, self.redis_url, str(self.run_dir), json.dumps(to_dict(self.config))
+            )
+        except BaseException:
+            if created:
+                rundir.remove_if_unused(self.run_dir)
+            raise
         if self._redis is not None:
             self.result.transport, self.result.redis_run = "redis", self._redis.run
         self._prepare_run_dir()
@@ -157,6 +178,7 @@ class LocalFleet:
             authkey_hex=secrets.token_hex(16),
             redis_url=(self.redis_url or "") if self._redis is not None else "",
             run=self._redis.run if self._redis is not None else "",
+            claim_token=self._redis.token if self._redis is not None else "",
         )
         placement = self._placement()
         self.result.placement = placement.name
@@ -186,6 +208,12 @@ class LocalFleet:
         self._write_final()
         if self.report.learner_error:
             raise RlfleetError(f"the learner failed: {self.report.learner_error}")
+        if self._redis is not None and self._redis.lost:
+            raise RlfleetError(
+                f"{self._redis.lost}; this run stopped and saved its checkpoint in "
+                f"{self.run_dir / 'checkpoints'} (continue it later with --resume {self.run_dir} "
+                "under another --run NAME); the other host's Redis keys were left alone"
+            )
         return self.result
 
     def _finish_redis(self) -> None:
@@ -213,7 +241,7 @@ class LocalFleet:
         while True:
             self._read_links(timeout=0.1)
             self._beat()
-            reason = self._check_roles() or self.report.budget_stop()
+            reason = self._check_roles() or self._claim_lost() or self.report.budget_stop()
             now = time.monotonic()
             if now - last_log >= self.config.run.log_interval_s or reason:
                 dt = now - last_log
@@ -238,12 +266,17 @@ class LocalFleet:
             self.report.learner_error = f"{detail}: {last}" if last else detail
         return reason
 
+    def _claim_lost(self) -> str | None:
+        """Why to stop once another learner host holds this Redis run's name, else None."""
+        if self._redis is None or self._redis.beat():
+            return None
+        return "run name lost"
+
     def _beat(self) -> None:
-        """Keep the Redis run claimed while the fleet lives (rate-limited inside), publish the
-        run's counters in its status hash, and take in what remote roles reported."""
+        """Publish the run's counters in its Redis status hash (the claim is kept by a thread of
+        :class:`RedisRun`), and take in what remote roles reported."""
         if self._redis is None:
             return
-        self._redis.beat()
         version = self.report.learner.get("version")
         self._redis.publish_counters(  # rate-limited inside; read by `rlfleet evaluator`
             env_steps=self.report.env_steps(),
@@ -336,12 +369,21 @@ class LocalFleet:
             role.handle.join(timeout=10.0)
 
     def _shutdown(self, progress: Progress) -> None:
+        """Stop the roles in order. Ctrl-C meanwhile does not kill them: the learner always
+        saves its checkpoint; a press after that skips only the final evaluation."""
+        saved = threading.Event()
+        with InterruptHold(shutdown_notice(saved)) as hold:
+            self._stop_roles(progress, hold, saved)
+
+    def _stop_roles(self, progress: Progress, hold: InterruptHold, saved: threading.Event) -> None:
         progress.message(f"stopping ({self.result.stop_reason or 'interrupted'}) ...")
         self._command("actor", CMD_STOP)
         if self._redis is not None:  # actors on other hosts: the run's stop flag
             self._redis.request_stop(self.result.stop_reason or "interrupted")
         self.supervisor.join("actor", timeout=5.0)
         self._stop_role("learner", lambda: self.report.stopped is not None, 120.0)
+        saved.set()
+        presses = hold.presses
         self._stop_role("service", lambda: False, 10.0)  # the learner needed it until now
         evaluator = self.supervisor.get("evaluator")
         alive = evaluator is not None and evaluator.handle.is_alive()
@@ -349,7 +391,11 @@ class LocalFleet:
             progress.message("final evaluation ...")
             self._command("evaluator", CMD_FINAL_EVAL)
             self._wait_for(
-                lambda: self.report.final_eval is not None or not evaluator.handle.is_alive(),
+                lambda: (
+                    self.report.final_eval is not None
+                    or not evaluator.handle.is_alive()
+                    or hold.presses > presses
+                ),
                 600.0,
             )
         self._command("evaluator", CMD_STOP)
@@ -359,18 +405,10 @@ class LocalFleet:
         self.result.wall_s = round(self._wall(), 3)
 
     def _write_final(self) -> None:
-        fe = self.report.final_eval
-        if fe is not None:
-            returns = [float(r) for r in fe["returns"]]
-            self.result.final_returns = returns
-            self.result.final_return_mean = sum(returns) / len(returns)
+        section = self.report.settle_final()
         payload = dict(vars(self.result))
-        if fe is not None:
-            payload["final_eval"] = {
-                k: fe.get(k) for k in ("returns", "lengths", "version", "seconds", "video")
-            }
+        if section is not None:
+            payload["final_eval"] = section
         payload["config_env"] = self.config.env.id
         payload["num_actors"] = self.num_actors
-        tmp = self.run_dir / ".final_eval.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=1))
-        os.replace(tmp, self.run_dir / "final_eval.json")
+        atomic.write_text(self.run_dir / "final_eval.json", json.dumps(payload, indent=1))

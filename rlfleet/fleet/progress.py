@@ -11,6 +11,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+#: Seconds of a run during which the progress line shows its start-up times.
+STARTUP_SHOWN_S = 60.0
+
 
 def _fmt_time(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):
@@ -55,6 +58,15 @@ class Progress:
                 f"env steps {_fmt(s['env_steps'])}"
             )
         solved = f"  solved at {s['solved_at_s']:.1f}s" if s.get("solved_at_s") else ""
+        if not s["env_steps"] and not s.get("notice"):  # say what the first seconds are spent on
+            return f"{head}  starting: roles import torch, the learner builds its network ..."
+        start = ""
+        if s.get("wall_s", 0.0) < STARTUP_SHOWN_S:
+            firsts = (
+                ("first env step", s.get("first_env_step_s")),
+                ("first update", s.get("first_update_s")),
+            )
+            start = "".join(f"  {name} {value:.1f}s" for name, value in firsts if value is not None)
         fields = "".join(
             f"{label} {_fmt(value)}  " for label, value in (s.get("progress") or {}).items()
         )
@@ -66,6 +78,7 @@ class Progress:
             f"train return {_fmt(s['episode_return'], '.1f')}  "
             f"last eval {_fmt(s['last_eval'], '.1f')}  "
             f"actors {s['actors']} (restarts {s['restarts']})  ETA {_fmt_time(self.eta(s))}{solved}"
+            f"{start}"
         )
 
     def update(self, snapshot: dict[str, Any]) -> None:

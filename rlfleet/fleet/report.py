@@ -38,6 +38,10 @@ class RunResult:
     solved_at_unix: float | None = None
     final_returns: list[float] = field(default_factory=list)
     final_return_mean: float | None = None
+    #: which parameters final_returns are of: "best" (the best-evaluated, what a run that stopped
+    #: on solving reached) or "last"; and their version
+    final_params: str = "last"
+    final_version: int | None = None
     evaluations: list[dict[str, float]] = field(default_factory=list)
     actor_restarts: int = 0
     stop_reason: str = ""
@@ -46,6 +50,9 @@ class RunResult:
     redis_run: str | None = None
     transport_dropped: int = 0
     transport_backlog_peak: int = 0
+    #: seconds from launch to the first env step of any actor / the learner's first update
+    first_env_step_s: float | None = None
+    first_update_s: float | None = None
     placement: str = "processes"
     warnings: list[str] = field(default_factory=list)
 
@@ -68,11 +75,13 @@ class RunReport:
         *,
         base_env_steps: int = 0,
         wall: Callable[[], float] = time.monotonic,
+        launch_unix: float | None = None,
     ) -> None:
         self.config = config
         self.result = result
         self.base_env_steps = base_env_steps
         self.wall = wall
+        self.launch_unix = launch_unix
         self.learner: dict[str, Any] = {}  # the latest learner_stats
         self.learner_error: str | None = None
         self.last_role_error = ""
@@ -116,7 +125,9 @@ class RunReport:
         returns = [float(r) for r in meta.get("episode_returns", [])]
         lengths = [float(n) for n in meta.get("episode_lengths", [])]
         push_ms = float(meta.get("push_latency_ms", 0.0))
+        first = meta.get("first_step_unix")
         self._actor_steps[actor] = steps
+        self.result.first_env_step_s = self._since_launch(first, self.result.first_env_step_s)
         self._actor_transport[actor] = (dropped, backlog)
         dropped, backlog = self.transport_counts()
         self.result.transport_dropped = dropped
@@ -131,6 +142,9 @@ class RunReport:
         if kind == "learner_stats":
             self.learner = meta
             self.result.updates = int(meta["updates"])
+            self.result.first_update_s = self._since_launch(
+                meta.get("first_update_unix"), self.result.first_update_s
+            )
         elif kind == "eval":
             self.on_eval(meta)
         elif kind == "final_eval":
@@ -147,6 +161,13 @@ class RunReport:
             if role == "learner":
                 self.learner_error = str(meta.get("message"))
             self.last_role_error = f"{role}[{index}]: {meta.get('message')}"
+
+    def _since_launch(self, unix: Any, earliest: float | None) -> float | None:
+        """Seconds from launch to ``unix`` (a role's clock reading), keeping the earliest."""
+        if self.launch_unix is None or not isinstance(unix, (int, float)) or isinstance(unix, bool):
+            return earliest
+        seconds = round(float(unix) - self.launch_unix, 3)
+        return seconds if earliest is None else min(earliest, seconds)
 
     def on_eval(self, meta: dict[str, Any]) -> None:
         record = {
@@ -168,6 +189,24 @@ class RunReport:
                 self.result.solved_at_s = record["wall_s"]
                 self.result.solved_at_env_steps = record["env_steps"]
                 self.result.solved_at_unix = time.time()
+
+    def settle_final(self) -> dict[str, Any] | None:
+        """Put the final evaluation in the result: of the best-evaluated parameters when the run
+        stopped on solving (they solved; the learner may have moved on since), else of the last
+        ones. Returns the ``final_eval`` section of final_eval.json (both, when they differ)."""
+        fe = self.final_eval
+        if fe is None:
+            return None
+        best = fe.get("best")
+        use_best = best is not None and self.result.stop_reason == "solved"
+        chosen = best if use_best else fe
+        returns = [float(r) for r in chosen["returns"]]
+        self.result.final_returns = returns
+        self.result.final_return_mean = sum(returns) / len(returns)
+        self.result.final_params = "best" if use_best else "last"
+        self.result.final_version = int(chosen["version"])
+        section = {k: fe.get(k) for k in ("returns", "lengths", "version", "seconds", "video")}
+        return {**section, "best": best}
 
     def eval_row(self) -> dict[str, float]:
         """The metric values of the latest evaluation."""
@@ -229,4 +268,6 @@ class RunReport:
             "solved_at_s": self.result.solved_at_s,
             "actors": actors,
             "restarts": restarts,
+            "first_env_step_s": self.result.first_env_step_s,
+            "first_update_s": self.result.first_update_s,
         }

@@ -32,15 +32,30 @@ def _redis(addresses: FleetAddresses) -> Any:
     return connect(addresses.redis_url, wait=CONNECT_WAIT_S)
 
 
-def status_link(addresses: FleetAddresses, role: str, index: int | str = 0) -> StatusLink:
-    """A role's status link: the launcher's socket, or (no launcher on this host) Redis."""
+def status_link(
+    addresses: FleetAddresses,
+    role: str,
+    index: int | str = 0,
+    learner_grace_s: float | None = None,
+) -> StatusLink:
+    """A role's status link: the launcher's socket (which breaks when the launcher dies), or
+    (no launcher on this host) Redis: then, with ``learner_grace_s``, the link also says "stop"
+    once the run has had no live learner that long (:class:`~rlfleet.fleet.liveness.
+    WatchedLink`), so the role ends with a crashed learner host even without its supervisor."""
     if addresses.status:
         from rlfleet.transport.local import RoleLink
 
         return RoleLink.dial(addresses.status, addresses.authkey, role, index)
     from rlfleet.transport.redis.roles import RedisStatusLink
 
-    return RedisStatusLink(_redis(addresses), addresses.run, str(index), role=role)
+    client = _redis(addresses)
+    link: StatusLink = RedisStatusLink(client, addresses.run, str(index), role=role)
+    if learner_grace_s is None:
+        return link
+    from rlfleet.fleet.liveness import LearnerWatch, WatchedLink
+
+    watch = LearnerWatch.over_redis(client, addresses.run, learner_grace_s, stop_flag=False)
+    return WatchedLink(link, watch)
 
 
 def actor_ends(
@@ -91,7 +106,9 @@ def learner_ends(config: Any, spec: Any, addresses: FleetAddresses, env: EnvSpec
         from rlfleet.transport.redis.roles import default_backoff
 
         client = _redis(addresses)
-        params = RedisParams(client, addresses.run, backoff=default_backoff())
+        params = RedisParams(
+            client, addresses.run, backoff=default_backoff(), owner=addresses.claim_token
+        )
         if config.transport.replay_service:  # batches from the service instead of experience
             from rlfleet.transport.redis.replay import PriorityOutbox, samples_key
 

@@ -31,7 +31,8 @@ def _in_thread(argv: list[str]) -> tuple[threading.Thread, dict[str, Any]]:
 
 def test_evaluator_command_follows_a_split_fleet_and_ends_with_it(tmp_path, redis_server):
     run_dir, evals = tmp_path / "run", tmp_path / "evals"
-    sets = [*TINY, "run.total_env_steps=4000", "transport.max_queue=8"]
+    # long enough (several counter writes, ~1 s apart) for the labels to move under CI load
+    sets = [*TINY, "run.total_env_steps=12000", "transport.max_queue=8"]
     sets += ["transport.max_backlog=4", "transport.block_timeout_s=2", "eval.interval_s=0.5"]
     learner_argv = ["learner", "cartpole", "--run-dir", str(run_dir), "--quiet"]
     learner_argv += ["--redis", redis_server.url, "--run", "evaluated"]

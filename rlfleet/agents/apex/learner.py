@@ -30,6 +30,7 @@ from rlfleet.agents.apex.stores import Drawn, agent_fields, build_store
 from rlfleet.agents.apex.update import DQNUpdate, to_torch
 from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagMeter
 from rlfleet.envs.spec import EnvSpec
+from rlfleet.models import update_obs_stats
 from rlfleet.replay import SamplesPerInsertLimiter
 from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
@@ -240,6 +241,9 @@ class ApexLearner:
         out = self.update.step(tensors, weights)
         with self.lock:
             self.store.update(token, out["abs_td"])
+        # env.normalize_obs: the statistics follow the observations trained on (prioritized
+        # samples, so weighted towards surprising states); published with the parameters
+        update_obs_stats(self.update.net, tensors["obs"])
         self._losses.append(out["loss"])
         self._q_means.append(out["q_mean"])
         for name in LOSS_PARTS:

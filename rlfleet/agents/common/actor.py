@@ -72,12 +72,16 @@ class ActorStats:
     def __init__(self, version: int = 0) -> None:
         self.version = version  # of the parameters acting now
         self.env_steps = 0
+        self.counted = 0  # env steps reported: the steps of messages not dropped
+        self.first_step_unix: float | None = None  # when this actor stepped its envs first
         self.returns: list[float] = []
         self.lengths: list[int] = []
         self.push_s = 0.0
         self.pushes = 0
 
     def record(self, step: StepResult) -> None:
+        if self.first_step_unix is None:
+            self.first_step_unix = time.time()
         self.env_steps += len(step.reward)
         done = step.terminated | step.truncated
         if done.any():
@@ -85,10 +89,17 @@ class ActorStats:
             self.lengths.extend(step.episode_lengths[done].tolist())
 
     def report(self, link: StatusLink, outbox: Outbox) -> None:
-        """Send one ``actor_stats`` report and start the next interval."""
+        """Send one ``actor_stats`` report and start the next interval. ``env_steps`` counts
+        the steps of every message not dropped: steps an outbox dropped during an outage
+        (``dropped_steps``) do not count toward the run's env-step budget. The count never
+        goes down (a message dropped after its steps were reported stays counted: at most the
+        few messages of one report interval)."""
+        dropped_steps = int(getattr(outbox, "dropped_steps", 0))
+        self.counted = max(self.counted, self.env_steps - dropped_steps)
         link.send(
             "actor_stats",
-            env_steps=self.env_steps,
+            env_steps=self.counted,
+            dropped_steps=dropped_steps,
             episode_returns=self.returns,
             episode_lengths=self.lengths,
             policy_version=self.version,
@@ -97,6 +108,7 @@ class ActorStats:
             # a pipe does neither, so it reports zeros
             dropped=int(getattr(outbox, "dropped", 0)),
             backlog=int(getattr(outbox, "backlog", 0)),
+            first_step_unix=self.first_step_unix,
         )
         self.returns, self.lengths = [], []
         self.push_s, self.pushes = 0.0, 0
@@ -121,6 +133,7 @@ def run_actor(
         seed,
         max_episode_steps=ec.max_episode_steps or None,
         env_kwargs=ec.kwargs or None,
+        randomize=ec.randomize or None,
     )
     try:
         acting = make_acting(config, EnvSpec.of(venv), slot, seed)

@@ -1,7 +1,9 @@
 """The evaluator role: greedy episodes with the latest parameters, periodic and final.
 
-Greedy means the argmax of the run's network scores (:class:`ActionScores`), whatever the agent:
-Q-values for Ape-X, policy logits for IMPALA, class scores for DAgger.
+Greedy is what the run's agent says (``spec.make_eval_policy``, :func:`eval_policy`): by default
+the argmax of the network's scores (:class:`ActionScores`): Q-values for Ape-X, policy logits for
+IMPALA, class scores for DAgger; for Box actions the policy's mean, squashed or clipped into the
+bounds. Episodes are domain-randomized as ``eval.randomize`` (else ``env.randomize``) says.
 
 Each evaluation runs ``episodes`` environments side by side, one episode each, with batched
 greedy inference, so it costs about one episode's worth of steps in wall-clock. A network with an
@@ -17,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from rlfleet.agents.common.networks import ActionScores, EpsilonGreedy
+from rlfleet.agents.common.checkpoint import save_policy
+from rlfleet.agents.common.networks import eval_policy
 from rlfleet.agents.common.video import save_gif
+from rlfleet.config import to_dict
 from rlfleet.envs import make_vector_env
 from rlfleet.envs.spec import EnvSpec, probe_env
 from rlfleet.models.params import load_flat, param_count
@@ -35,14 +39,17 @@ def evaluate(
     record: bool = False,
     env_kwargs: dict | None = None,
     reset_state: Callable[[np.ndarray | None], None] | None = None,
+    randomize: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Returns, lengths of ``episodes`` evaluation episodes, and env 0's observations if asked.
 
     ``policy.act(obs, epsilons)`` picks the actions. ``reset_state`` (for policies with a
-    recurrent core, e.g. ``ActionScores.reset``) is called with None before the first step and
+    recurrent core, e.g. ``ArgmaxPolicy.reset``) is called with None before the first step and
     with the mask of ended episodes after each step.
     """
-    venv = make_vector_env(env_id, episodes, seed, training=False, env_kwargs=env_kwargs)
+    venv = make_vector_env(
+        env_id, episodes, seed, training=False, env_kwargs=env_kwargs, randomize=randomize
+    )
     obs = venv.reset()
     if reset_state is not None:
         reset_state(None)
@@ -74,6 +81,34 @@ def evaluate(
     return returns, lengths, frames
 
 
+class Best:
+    """The best-evaluated parameters so far (highest periodic mean return; the first of equals)."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.return_mean = -float("inf")
+        self.flat: np.ndarray | None = None
+
+    def improved_by(self, version: int, return_mean: float, flat: np.ndarray) -> bool:
+        """Keep ``flat`` if ``return_mean`` beats the best so far; whether it did."""
+        if return_mean <= self.return_mean:
+            return False
+        self.version, self.return_mean, self.flat = version, return_mean, flat.copy()
+        return True
+
+    def state(self, config: Any) -> dict[str, Any]:
+        return {
+            "config": to_dict(config),
+            "version": self.version,
+            "eval_return_mean": self.return_mean,
+            "saved_unix": time.time(),
+        }
+
+
+def _online(net: Any) -> dict[str, Any]:
+    return {f"online.{k}": v for k, v in net.state_dict().items()}
+
+
 def run_evaluator(
     make_network: Callable[[Any, EnvSpec], Any],
     config: Any,
@@ -84,16 +119,22 @@ def run_evaluator(
 ) -> None:
     """Evaluate every ``eval.interval_s`` on a new parameter version; final on command.
 
+    The best-evaluated parameters are kept (``checkpoints/best`` in ``run_dir``, a policy that
+    ``rlfleet record --checkpoint RUN`` and friends load by default): what a run that stops on
+    solving reached. The final evaluation plays the last parameters and, when they differ, the
+    best ones too (``best`` in the ``final_eval`` report).
+
     ``make_network(config, env)`` is the agent's network builder (``spec.make_network``)."""
     env_kwargs = config.env.kwargs or None
     env = probe_env(config.env.id, env_kwargs, seed)
     net = make_network(config, env)
     net.eval()
-    scores = ActionScores(net)
-    policy = EpsilonGreedy(scores, env.num_actions, seed)
+    policy = eval_policy(config, env, net, seed)  # the agent's greedy action (spec hook)
+    randomize = config.eval.ranges(config.env)  # domain randomization of the episodes
     is_image = len(env.obs_shape) == 3
     flat = np.empty(param_count(net), np.float32)
     version, evaluated_version, last_eval = 0, 0, -float("inf")
+    best = Best()
     ec = config.eval
     round_ = 0
     while True:
@@ -107,18 +148,33 @@ def run_evaluator(
         if command == CMD_FINAL_EVAL:
             record = ec.video and is_image
             start = time.monotonic()
-            returns, lengths, frames = evaluate(
-                policy,
-                config.env.id,
-                ec.final_episodes,
-                seed + 10_000,
-                ec.epsilon,
-                ec.max_episode_steps,
-                record,
-                env_kwargs=env_kwargs,
-                reset_state=scores.reset,
-            )
+
+            def final(seed_offset: int, video: bool = False) -> tuple[Any, Any, Any]:
+                return evaluate(
+                    policy,
+                    config.env.id,
+                    ec.final_episodes,
+                    seed + seed_offset,
+                    ec.epsilon,
+                    ec.max_episode_steps,
+                    video,
+                    env_kwargs=env_kwargs,
+                    reset_state=policy.reset,
+                    randomize=randomize,
+                )
+
+            returns, lengths, frames = final(10_000, record)
             video = str(save_gif(frames, Path(run_dir) / "final_eval.gif")) if record else None
+            best_final = None
+            if best.version and best.version != version:  # what the run reached, evaluated too
+                load_flat(net, best.flat)
+                best_returns, best_lengths, _ = final(10_000)
+                best_final = {
+                    "version": best.version,
+                    "periodic_return_mean": best.return_mean,
+                    "returns": best_returns.tolist(),
+                    "lengths": best_lengths.tolist(),
+                }
             link.send(
                 "final_eval",
                 version=version,
@@ -126,6 +182,7 @@ def run_evaluator(
                 lengths=lengths.tolist(),
                 seconds=time.monotonic() - start,
                 video=video,
+                best=best_final,
             )
             return
         if version > evaluated_version and time.monotonic() - last_eval >= ec.interval_s:
@@ -138,10 +195,13 @@ def run_evaluator(
                 ec.epsilon,
                 ec.max_episode_steps,
                 env_kwargs=env_kwargs,
-                reset_state=scores.reset,
+                reset_state=policy.reset,
+                randomize=randomize,
             )
             round_ += 1
             evaluated_version = version
+            if best.improved_by(version, float(np.mean(returns)), flat):
+                save_policy(run_dir, _online(net), best.state(config))
             link.send(
                 "eval",
                 version=version,

@@ -11,7 +11,9 @@ one batch at a time. :class:`LearnerShell` does the rest, once for every algorit
 * writes checkpoints (the core's modules, optimizer, counters, JSON state and an optional
   snapshot folder), periodically, on command and at the end, and restores them;
 * reports ``learner_stats`` every ``run.log_interval_s`` with the shared metrics and the core's
-  own, obeys the supervisor's commands, and says ``budget_reached`` at ``learner.max_updates``.
+  own, obeys the supervisor's commands, and says ``budget_reached`` at ``learner.max_updates``;
+* treats a broken link to the supervisor (a killed launcher) as "stop": the last publication
+  and checkpoint are written as on any stop, so a killed launcher does not lose the run.
 
 The config must have ``learner.publish_interval``, ``learner.max_updates`` and
 ``run.{log_interval_s, checkpoint_interval_s, keep_checkpoints}``.
@@ -31,6 +33,7 @@ import torch
 
 from rlfleet.agents.common import checkpoint as ckpt
 from rlfleet.config import to_dict
+from rlfleet.errors import TransportError
 from rlfleet.models.params import flatten_into, param_count
 from rlfleet.transport.ports import CMD_CHECKPOINT, CMD_STOP, Inbox, ParamSink, StatusLink
 
@@ -171,8 +174,15 @@ class LearnerShell:
         params: ParamSink,
         link: StatusLink,
         inbox: Inbox | None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock``: the run's clock in seconds, continued across resumes (the launcher's
+        ``wall_s``), recorded as ``elapsed_s`` in checkpoints; default: this learner's time
+        since it started serving, added to the restored ``elapsed_s``."""
         self.core, self.config = core, config
+        self.clock = clock
+        #: The supervisor's link broke (its process died): the loop stops, publishes and saves.
+        self.link_lost = False
         self.run_dir = Path(run_dir)
         self.params, self.link, self.inbox = params, link, inbox
         self.counters = core.counters
@@ -180,7 +190,10 @@ class LearnerShell:
         self.stop_event = threading.Event()
         self.error: BaseException | None = None
         self._wait_s = 0.0
+        self._learn_s, self._learned = 0.0, 0  # time inside core.learn, for learner/update_ms
         self._threads: list[threading.Thread] = []
+        #: when this learner process finished its first update (start-up cost, reported)
+        self.first_update_unix: float | None = None
 
     # ---- checkpoints -------------------------------------------------------------------------
     def restore(self, path: str | Path) -> None:
@@ -245,13 +258,28 @@ class LearnerShell:
         self._wait_s += time.perf_counter() - start
         if batch is None:
             return False
+        learn_start = time.perf_counter()
         self.core.learn(batch)
+        self._learn_s += time.perf_counter() - learn_start
+        self._learned += 1
         self.counters.updates += 1
+        if self.first_update_unix is None:
+            self.first_update_unix = time.time()
         return True
+
+    def _send(self, kind: str, **meta: Any) -> None:
+        """Report to the supervisor; a broken link (a killed launcher) means "stop", not a
+        crash: the loop then ends with a final publication and checkpoint like any stop."""
+        if self.link_lost:
+            return
+        try:
+            self.link.send(kind, **meta)
+        except TransportError:
+            self.link_lost = True
 
     def notice(self, text: str) -> None:
         """Show ``text`` on the progress line (work before the first update)."""
-        self.link.send(
+        self._send(
             "learner_stats",
             updates=self.counters.updates,
             env_steps=self.counters.env_steps,
@@ -259,6 +287,7 @@ class LearnerShell:
             metrics={},
             progress={},
             notice=text,
+            first_update_unix=self.first_update_unix,
         )
 
     def report(self, since: float) -> None:
@@ -270,12 +299,13 @@ class LearnerShell:
         metrics = {
             **{f"transport/rejected/{reason}": float(n) for reason, n in by_reason.items()},
             "learner/wait_fraction": self._wait_s / dt,
+            "learner/update_ms": 1000.0 * self._learn_s / self._learned if self._learned else None,
             "params/version": float(self.counters.version),
             "params/version_lag": r.get("version_lag"),
             "transport/rejected": float(rejected),
             **r.get("metrics", {}),
         }
-        self.link.send(
+        self._send(
             "learner_stats",
             updates=self.counters.updates,
             env_steps=self.counters.env_steps,
@@ -283,8 +313,10 @@ class LearnerShell:
             metrics={k: float(v) for k, v in metrics.items() if v is not None},
             progress=r.get("progress", {}),
             notice=r.get("notice"),
+            first_update_unix=self.first_update_unix,
         )
         self._wait_s = 0.0
+        self._learn_s, self._learned = 0.0, 0
 
     # ---- the loop ----------------------------------------------------------------------------
     def serve(self, resume_from: str | None = None) -> None:
@@ -301,22 +333,22 @@ class LearnerShell:
         started = time.monotonic()
         elapsed_before = self.counters.elapsed_s
         last_report = last_ckpt = time.monotonic()
-        self.link.send(
-            "learner_ready", version=self.counters.version, updates=self.counters.updates
-        )
+        self._send("learner_ready", version=self.counters.version, updates=self.counters.updates)
 
         def elapsed() -> float:
+            if self.clock is not None:
+                return self.clock()
             return elapsed_before + time.monotonic() - started
 
         try:
-            while not self.stop_event.is_set():
+            while not self.stop_event.is_set() and not self.link_lost:
                 if lc.max_updates and self.counters.updates >= lc.max_updates:
                     time.sleep(0.05)  # at the update budget: wait for the stop command
                 elif self.step(timeout=0.05):
                     if self.counters.updates % lc.publish_interval == 0:
                         self.publish()
                     if lc.max_updates and self.counters.updates == lc.max_updates:
-                        self.link.send("budget_reached", updates=self.counters.updates)
+                        self._send("budget_reached", updates=self.counters.updates)
                 now = time.monotonic()
                 if now - last_report >= rc.log_interval_s:
                     self.report(last_report)
@@ -326,10 +358,10 @@ class LearnerShell:
                         break
                     if command == CMD_CHECKPOINT:
                         self.counters.elapsed_s = elapsed()
-                        self.link.send("checkpoint", path=str(self.save()))
+                        self._send("checkpoint", path=str(self.save()))
                 if rc.checkpoint_interval_s and now - last_ckpt >= rc.checkpoint_interval_s:
                     self.counters.elapsed_s = elapsed()
-                    self.link.send("checkpoint", path=str(self.save()))
+                    self._send("checkpoint", path=str(self.save()))
                     last_ckpt = now
         finally:
             self.stop_event.set()
@@ -337,11 +369,11 @@ class LearnerShell:
             for t in self._threads:
                 t.join(timeout=5.0)
         if self.error is not None:
-            self.link.send("error", message=f"{type(self.error).__name__}: {self.error}")
+            self._send("error", message=f"{type(self.error).__name__}: {self.error}")
             raise self.error
         self.publish()
         self.counters.elapsed_s = elapsed()
         path = self.save()
-        self.link.send(
+        self._send(
             "stopped", path=str(path), updates=self.counters.updates, version=self.counters.version
         )

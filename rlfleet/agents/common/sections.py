@@ -12,9 +12,23 @@ from typing import Any
 
 from rlfleet.agents import registry
 from rlfleet.config import field
-from rlfleet.errors import ConfigError
+from rlfleet.errors import ConfigError, EnvError
 
 TRANSPORT_KINDS = ("local", "redis")
+
+
+def check_randomize(env_id: str, table: dict[str, Any], section: str) -> None:
+    """A ``randomize`` table that ``env_id`` can use (ConfigError / EnvError naming the key)."""
+    if not table:
+        return
+    from rlfleet.envs.randomize import parse_randomization
+
+    try:
+        parse_randomization(env_id, table)
+    except ConfigError as exc:  # "randomize.<name>: ..." -> "env.randomize.<name>: ..."
+        raise ConfigError(f"{section}.{exc}") from exc
+    except EnvError as exc:
+        raise ConfigError(f"{section}.randomize: {exc}") from exc
 
 
 @dataclass
@@ -51,6 +65,21 @@ class EnvSection:
     kwargs: dict[str, Any] = field(
         {}, 'Keyword arguments for the environment, e.g. {scenario = "random_traces_0_5"}.'
     )
+    normalize_obs: bool = field(
+        False,
+        "Normalise observations by their running mean and std (kept by the learner, published "
+        "with the parameters, saved in checkpoints).",
+    )
+    randomize: dict[str, Any] = field(
+        {},
+        "Domain randomization: physical parameters drawn per episode, e.g. {length = [0.4, "
+        '0.6], masspole = [0.05, 0.2, "log"]} (uniform, log-uniform, or a fixed number). '
+        "CartPole: length, masspole, masscart, force_mag, gravity; Pendulum-v1: mass, length, "
+        "gravity.",
+    )
+
+    def validate(self) -> None:
+        check_randomize(self.id, self.randomize, "env")
 
 
 @dataclass
@@ -71,6 +100,15 @@ class EvalSection:
         0, "Step cap per evaluation episode (0 = the environment's own).", ge=0
     )
     video: bool = field(False, "Save an animated GIF of one final-evaluation episode (image envs).")
+    randomize: dict[str, Any] = field(
+        {},
+        "Domain randomization of evaluation episodes, like env.randomize (e.g. ranges outside "
+        "the training ones, to test transfer); empty = env.randomize.",
+    )
+
+    def ranges(self, env: EnvSection) -> dict[str, Any]:
+        """The randomization evaluation episodes use (None: none)."""
+        return dict(self.randomize or env.randomize) or None
 
 
 @dataclass
@@ -109,6 +147,12 @@ class TransportSection:
     )
     replay_batches: int = field(
         4, "Replay service: sampled batches kept ready in Redis for the learner.", ge=1
+    )
+    learner_grace_s: float = field(
+        30.0,
+        "Redis: seconds without a live learner after which actor processes on other hosts end "
+        "by themselves (a learner host that crashed never sets the stop flag).",
+        gt=0,
     )
 
     def validate(self) -> None:

@@ -28,6 +28,10 @@ from rlfleet.fleet.supervisor import Placement, ProcessPlacement, Supervisor
 DEFAULT_LADDER = 8
 
 
+class RunEnded(Exception):
+    """The run ended while this host waited for Redis to number a new actor."""
+
+
 @dataclass
 class RemoteResult:
     """What ``rlfleet actor`` reports when it ends."""
@@ -58,11 +62,25 @@ class RemoteActors:
         self.placement = placement
         self.result = RemoteResult(run=run)
 
-    def _launch(self, config: Any, config_json: str) -> Any:
-        from rlfleet.transport.redis.keys import key
+    def _next_seq(self) -> int:
+        """The next run-wide actor number. After a Redis restart the counter is back only
+        once the learner host has re-published the run (with the config, in one script), so a
+        number is never handed out twice; meanwhile this waits (raising :class:`RunEnded` if
+        the run ends first)."""
+        from rlfleet.transport.redis.claim import next_actor_seq
 
+        while True:
+            seq = next_actor_seq(self.client, self.run_name)
+            if seq is not None:
+                return seq
+            reason = self.watch.end_reason()
+            if reason:
+                raise RunEnded(reason)
+            time.sleep(0.25)  # the learner host re-publishes within a fraction of a second
+
+    def _launch(self, config: Any, config_json: str) -> Any:
         def launch(kind: str, index: int, incarnation: int) -> tuple[Any, tuple]:
-            seq = int(self.client.incr(key(self.run_name, "actor_seq")))
+            seq = self._next_seq()
             ladder = config.actor.num_actors or DEFAULT_LADDER
             seed = config.run.seed * 100_003 + 7919 * seq + 1
             addresses = FleetAddresses.remote(self.redis_url, self.run_name)
@@ -79,17 +97,19 @@ class RemoteActors:
         supervisor = Supervisor(
             placement, self._launch(config, json.dumps(to_dict(config))), essential=()
         )
-        for i in range(self.num):
-            supervisor.start("actor", i)
         try:
+            for i in range(self.num):
+                supervisor.start("actor", i)
             while True:
                 reason = self.watch.end_reason()
                 if reason:
                     self.result.stop_reason = reason
                     break
-                supervisor.check()
+                supervisor.check()  # may wait to number a restarted actor (RunEnded)
                 self.result.restarts = supervisor.restarts.get("actor", 0)
                 time.sleep(0.5)  # supervision tick; the actors do the work
+        except RunEnded as ended:  # while waiting for Redis to number an actor
+            self.result.stop_reason = str(ended)
         except KeyboardInterrupt:
             self.result.stop_reason = "interrupted"
         finally:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlfleet import atomic
 from rlfleet.errors import ConfigError, TransportError
 from rlfleet.fleet.liveness import LearnerWatch, wait_for_config, wait_for_learner
 from rlfleet.fleet.metrics import MetricsWriter
@@ -116,9 +117,9 @@ class EvalRecorder:
 
     def write_json(self) -> None:
         """``evaluations.json``: every row so far and the run's details (atomic replace)."""
-        tmp = self.out_dir / ".evaluations.json.tmp"
-        tmp.write_text(json.dumps(dataclasses.asdict(self.result), indent=1))
-        os.replace(tmp, self.out_dir / "evaluations.json")
+        atomic.write_text(
+            self.out_dir / "evaluations.json", json.dumps(dataclasses.asdict(self.result), indent=1)
+        )
 
     def close(self) -> None:
         self.write_json()
@@ -271,7 +272,8 @@ class RemoteEvaluator:
         config = self._config(wait_s)
         self.result.env_id = config.env.id
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / "config.toml").write_text(dumps_toml(to_dict(config)))
+        atomic.clean_stale(self.out_dir)  # what an interrupted write left behind
+        atomic.write_text(self.out_dir / "config.toml", dumps_toml(to_dict(config)))
         recorder = EvalRecorder(self.out_dir, self.result, config.eval.episodes)
         watch = RunWatch(self.client, self.run_name, self.member, recorder, self.learner_grace_s)
         params = RedisParams(self.client, self.run_name, backoff=default_backoff())

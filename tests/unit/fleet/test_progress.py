@@ -32,3 +32,15 @@ def test_a_notice_replaces_the_counters_that_would_stay_at_zero():
     progress = Progress(build_config("cartpole", []), enabled=False)
     line = progress.render({**SNAPSHOT, "notice": "pre-training on demonstrations: 5 of 10"})
     assert "pre-training on demonstrations: 5 of 10" in line and "queued unrolls" not in line
+
+
+def test_the_first_seconds_say_what_they_are_spent_on_then_the_start_up_times():
+    progress = Progress(build_config("cartpole", []), enabled=False)
+    starting = progress.render({**SNAPSHOT, "wall_s": 1.0, "env_steps": 0})
+    assert "starting" in starting and "env steps" not in starting
+    line = progress.render(
+        {**SNAPSHOT, "wall_s": 10.0, "first_env_step_s": 1.6, "first_update_s": 2.1}
+    )
+    assert line.endswith("first env step 1.6s  first update 2.1s")
+    later = progress.render({**SNAPSHOT, "wall_s": 120.0, "first_env_step_s": 1.6})
+    assert "first env step" not in later

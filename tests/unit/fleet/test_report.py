@@ -101,3 +101,22 @@ def test_metric_rows_carry_the_interval_and_the_learners_metrics():
     snap = r.snapshot(actors=2, restarts=1)
     assert snap["progress"] == {"replay": 99} and snap["episode_return"] == 15.0
     assert snap["wall_s"] == 5.0 and snap["updates"] == 3 and snap["notice"] is None
+
+
+def test_a_run_that_stopped_on_solving_ends_with_the_parameters_that_solved():
+    r, _ = report()
+    last = {"version": 9, "returns": [300.0, 320.0], "lengths": [300, 320], "seconds": 1.0}
+    best = {"version": 6, "returns": [500.0, 500.0], "lengths": [500, 500]}
+    r.on_message("final_eval", {**last, "best": best})
+    r.result.stop_reason = "solved"
+    section = r.settle_final()
+    assert r.result.final_returns == [500.0, 500.0] and r.result.final_params == "best"
+    assert r.result.final_version == 6 and section["returns"] == [300.0, 320.0]
+    assert section["best"]["version"] == 6, "both are reported"
+    r.result.stop_reason = "time budget"  # not stopped on solving: the last parameters
+    r.settle_final()
+    assert r.result.final_return_mean == 310.0 and r.result.final_params == "last"
+    r.on_message("final_eval", {**last, "best": None})  # best == last: evaluated once
+    r.result.stop_reason = "solved"
+    r.settle_final()
+    assert r.result.final_params == "last" and r.result.final_version == 9

@@ -225,7 +225,7 @@ def test_a_learner_without_batches_from_the_service_says_how_long_it_has_waited(
     assert "no batch from the replay service for 42 s" in notice and "rlfleet replay" in notice
 
     progress = Progress(config(), enabled=False)
-    snapshot = {"wall_s": 50.0, "env_steps": 0, "steps_per_s": 0.0, "updates": 0}
+    snapshot = {"wall_s": 50.0, "env_steps": 100, "steps_per_s": 0.0, "updates": 0}
     snapshot.update(updates_per_s=0.0, progress={"replay": 0}, episode_return=None)
     snapshot.update(last_eval=None, solved_at_s=None, actors=2, restarts=0)
     line = progress.render({**snapshot, "notice": notice})

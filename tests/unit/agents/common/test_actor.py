@@ -138,3 +138,25 @@ def test_a_waiting_acting_step_steps_nothing_until_newer_parameters_come():
     assert [v for v, _ in acting.loaded] == [1, 2]
     assert acting.steps == 10, "5 steps per version, none while waiting"
     assert link.of_kind("actor_stats")[-1]["env_steps"] == 20
+
+
+def test_steps_an_outbox_dropped_do_not_count_toward_the_budget():
+    """During a Redis outage an actor keeps stepping and its outbox drops the oldest messages:
+    the run's env-step budget counts only the steps of messages not dropped."""
+    from rlfleet.agents.common.actor import ActorStats
+
+    class DroppingOutbox(FakeOutbox):
+        dropped, dropped_steps, backlog = 3, 96, 2
+
+    stats, link = ActorStats(version=4), FakeLink()
+    stats.env_steps = 400
+    stats.report(link, DroppingOutbox())
+    report = link.of_kind("actor_stats")[0]
+    assert report["env_steps"] == 304 and report["dropped_steps"] == 96
+    assert report["dropped"] == 3
+    outbox = DroppingOutbox()
+    outbox.dropped_steps, stats.env_steps = 150, 420  # a drop of steps reported already
+    stats.report(link, outbox)
+    assert link.of_kind("actor_stats")[1]["env_steps"] == 304, "the count never goes down"
+    stats.report(link, FakeOutbox())  # a pipe never drops
+    assert link.of_kind("actor_stats")[2]["env_steps"] == 420

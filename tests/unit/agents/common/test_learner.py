@@ -14,6 +14,7 @@ from fakes import FakeInbox, FakeLink, FakeSink
 from rlfleet.agents.common.checkpoint import latest_checkpoint, read_state
 from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagMeter, LearnerShell
 from rlfleet.cli.presets import build_config
+from rlfleet.errors import TransportError
 from rlfleet.transport.ports import CMD_CHECKPOINT, CMD_STOP
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -154,3 +155,34 @@ def test_batch_queue_put_gives_up_once_closed():
     q.close()
     t.join(timeout=2.0)
     assert done == [False] and q.get(0.01) == "a" and q.get(0.01) is None
+
+
+class DeadLauncherLink(FakeLink):
+    """The launcher was SIGKILLed after ``alive_sends`` reports: sends fail like a broken
+    socket (TransportError), and no stop command ever arrives."""
+
+    def __init__(self, alive_sends: int) -> None:
+        super().__init__()
+        self.alive_sends = alive_sends
+
+    def send(self, kind: str, **meta) -> None:
+        if len(self.sent) >= self.alive_sends:
+            raise TransportError("launcher link lost: [Errno 32] Broken pipe")
+        super().send(kind, **meta)
+
+
+def test_a_lost_supervisor_link_stops_the_learner_with_a_final_checkpoint(tmp_path):
+    core, sink, link = FakeCore(), FakeSink(), DeadLauncherLink(alive_sends=4)
+    shell = LearnerShell(core, config(), tmp_path, sink, link, None)
+    shell.serve()  # returns: a lost link is a stop, not a crash
+    assert shell.link_lost
+    final = latest_checkpoint(tmp_path)
+    assert final is not None, "the run is not lost with its launcher"
+    assert read_state(final)["counters"]["updates"] == core.counters.updates > 0
+    assert sink.versions[-1] == core.counters.version, "the last parameters are published"
+
+
+def test_checkpoints_record_elapsed_time_on_the_runs_clock(tmp_path):
+    core, link = FakeCore(), FakeLink([CMD_STOP])
+    LearnerShell(core, config(), tmp_path, FakeSink(), link, None, clock=lambda: 1234.5).serve()
+    assert read_state(latest_checkpoint(tmp_path))["counters"]["elapsed_s"] == 1234.5
