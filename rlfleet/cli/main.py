@@ -47,6 +47,10 @@ def _redis_url(args: argparse.Namespace, command: str) -> str:
     url = args.redis or os.environ.get(REDIS_URL_ENV)
     if not url:
         raise ConfigError(f"rlfleet {command} needs --redis URL (or ${REDIS_URL_ENV})")
+    if getattr(args, "run", None) is not None:  # refused before connecting, not after the wait
+        from rlfleet.transport.redis.keys import check_name
+
+        check_name(args.run, "run name")
     return url
 
 

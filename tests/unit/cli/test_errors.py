@@ -21,6 +21,10 @@ from rlfleet.cli.main import main
         (["train", "cartpole", "--set", "transport.kind=pigeon"], "valid: local, redis"),
         (["train", "cartpole", "--redis", "http://h:1/0"], "valid: redis://, rediss://"),
         (["train", "--redis", "redis://127.0.0.1:1/0", "--run", "a b"], "not a valid key part"),
+        # host commands refuse a bad run name before trying to connect (port 1: nothing listens)
+        (["actor", "--redis", "redis://127.0.0.1:1/0", "--run", "a:b"], "not a valid key part"),
+        (["evaluator", "--redis", "redis://127.0.0.1:1/0", "--run", "a:b"], "not a valid key part"),
+        (["replay", "--redis", "redis://127.0.0.1:1/0", "--run", "a:b"], "not a valid key part"),
         (["learner", "cartpole", "--redis", "redis://127.0.0.1:1/0"], "needs --run NAME"),
         (["actor", "--run", "x"], "needs --redis URL"),
     ],

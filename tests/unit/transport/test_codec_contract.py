@@ -15,6 +15,7 @@ nothing else, and never allocates more than the header declares.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -313,8 +314,9 @@ _MESSAGES = st.one_of(
 )
 
 
+# CI runs 2,000 examples; the acceptance run sets RLFLEET_FUZZ_EXAMPLES=100000
 @settings(
-    max_examples=2000,
+    max_examples=int(os.environ.get("RLFLEET_FUZZ_EXAMPLES", "2000")),
     deadline=None,
     database=None,  # no example database (hypothesis still caches a little in .hypothesis/)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
