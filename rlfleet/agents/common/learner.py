@@ -191,6 +191,7 @@ class LearnerShell:
         self.error: BaseException | None = None
         self._wait_s = 0.0
         self._learn_s, self._learned = 0.0, 0  # time inside core.learn, for learner/update_ms
+        self._checkpoint_ms: float | None = None  # the last save's duration, reported once
         self._threads: list[threading.Thread] = []
         #: when this learner process finished its first update (start-up cost, reported)
         self.first_update_unix: float | None = None
@@ -211,7 +212,15 @@ class LearnerShell:
         self.core.load_state(state, Path(path))
 
     def save(self) -> Path:
-        """Write a checkpoint now; returns its folder."""
+        """Write a checkpoint now; returns its folder. Its duration (the updates it holds up,
+        replay snapshot included) is reported as ``learner/checkpoint_ms``."""
+        start = time.perf_counter()
+        try:
+            return self._save()
+        finally:
+            self._checkpoint_ms = 1000.0 * (time.perf_counter() - start)
+
+    def _save(self) -> Path:
         with self.core.lock:
             tensors = {
                 f"{name}.{k}": v
@@ -300,6 +309,7 @@ class LearnerShell:
             **{f"transport/rejected/{reason}": float(n) for reason, n in by_reason.items()},
             "learner/wait_fraction": self._wait_s / dt,
             "learner/update_ms": 1000.0 * self._learn_s / self._learned if self._learned else None,
+            "learner/checkpoint_ms": self._checkpoint_ms,
             "params/version": float(self.counters.version),
             "params/version_lag": r.get("version_lag"),
             "transport/rejected": float(rejected),
@@ -317,6 +327,7 @@ class LearnerShell:
         )
         self._wait_s = 0.0
         self._learn_s, self._learned = 0.0, 0
+        self._checkpoint_ms = None
 
     # ---- the loop ----------------------------------------------------------------------------
     def serve(self, resume_from: str | None = None) -> None:

@@ -98,6 +98,13 @@ def test_the_shell_publishes_reports_obeys_commands_and_checkpoints(tmp_path):
     assert metrics["transport/rejected"] == 5.0 and metrics["params/version_lag"] == 1.5
     assert 0.0 <= metrics["learner/wait_fraction"] <= 1.0
     assert set(stats[-1]["progress"]) == {"replay"}
+    # the commanded checkpoint's duration is reported once, in the report after it
+    saved = [
+        m["metrics"]["learner/checkpoint_ms"]
+        for m in stats
+        if "learner/checkpoint_ms" in m["metrics"]
+    ]
+    assert len(saved) == 1 and saved[0] > 0
     final = latest_checkpoint(tmp_path)
     assert final is not None and str(final) == link.of_kind("stopped")[0]["path"]
     state = read_state(final)
