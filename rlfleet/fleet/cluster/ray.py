@@ -128,6 +128,7 @@ class RayPlacement:
         self._ray = ray
         self.core_group, self.actor_group, self.res = core_group, actor_group, res
         self.handles: list[RayRoleHandle] = []
+        self._started: dict[str, int] = {}
         self._actor_class = ray.remote(RoleActor)
 
     def _options(self, kind: str, index: int) -> dict[str, Any]:
@@ -155,7 +156,12 @@ class RayPlacement:
     def start(self, name: str, target: Any, args: tuple) -> RayRoleHandle:
         kind = KIND_OF[target]
         index = int(name.rsplit("-", 1)[1]) if kind == "actor" else 0
-        actor = self._actor_class.options(**self._options(kind, index)).remote()
+        # named in the run's namespace, so the dashboard (and `ray.get_actor`) show which role
+        # is which; a role the supervisor starts anew after Ray gave up gets a fresh name
+        base = f"{kind}-{index}"
+        self._started[base] = self._started.get(base, -1) + 1
+        label = base if not self._started[base] else f"{base}.{self._started[base]}"
+        actor = self._actor_class.options(name=label, **self._options(kind, index)).remote()
         handle = RayRoleHandle(self._ray, actor, actor.run.remote(kind, encode_args(args)))
         self.handles.append(handle)
         return handle
@@ -215,9 +221,18 @@ class RayFleet(LocalFleet):
             with InterruptHold():  # a Ctrl-C now must not leave half the run on the cluster
                 self._release()
 
+    def namespace(self) -> str:
+        """The run's Ray namespace (``rlfleet-RUN``): its actors are named ``learner-0``,
+        ``evaluator-0``, ``service-0``, ``actor-I`` in it."""
+        return f"rlfleet-{self.config.transport.run or self.run_dir.name}"
+
     def _connect(self) -> None:
         ray = self.ray
-        kwargs: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
+        kwargs: dict[str, Any] = {
+            "log_to_driver": False,
+            "configure_logging": False,
+            "namespace": self.namespace(),
+        }
         if self.address is None:  # a local cluster for this run only, sized as the local
             # launcher sizes its fleet: num_actors (or one per core beyond the learner's) plus
             # the learner, the evaluator and the service, oversubscribing cores as it does
@@ -335,3 +350,7 @@ class RayFleet(LocalFleet):
 
     def _restarts(self) -> int:
         return super()._restarts() + self.ray_restarts
+
+    def _write_final(self) -> None:
+        self.result.actor_restarts = self._restarts()  # a hello during the shutdown counts too
+        super()._write_final()
