@@ -95,7 +95,8 @@ class TwoNodeCluster:
         deadline = time.monotonic() + timeout
         while not predicate():
             if any(p.poll() is not None for p in self.procs):
-                raise RuntimeError(f"{what} exited; see {self.tmp}/*.log")
+                logs = "".join(f.read_text()[-1500:] for f in sorted(self.tmp.glob("*.log")))
+                raise RuntimeError(f"{what} exited:\n{logs}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what} not up after {timeout:g} s; see {self.tmp}/*.log")
             time.sleep(0.5)  # another process is starting: nothing to block on
