@@ -3,6 +3,7 @@
     rlfleet train [PRESET] [--set section.key=value ...] [--run-dir DIR] [--resume DIR]
                   [--transport local|redis] [--redis URL] [--run NAME] [--keep-keys]
                   [--teacher RUN_DIR_OR_CHECKPOINT] [--in-process]
+                  [--ray [ADDRESS]] [--ray-max-restarts N] [--ray-learner-gpus N]
     rlfleet learner [PRESET] --redis URL --run NAME [train's options]   learner + evaluator here
     rlfleet actor --redis URL --run NAME [--actors K]                   actors that join a run
     rlfleet evaluator --redis URL --run NAME [--out DIR] [--interval S]  evaluations on this host
@@ -111,6 +112,31 @@ def _train_parser(sub: argparse._SubParsersAction, name: str = "train") -> None:
         help="kickstart an IMPALA student from this teacher (an Ape-X or IMPALA run folder or "
         "checkpoint); the lambda schedule is the config's [kickstart] section",
     )
+    if name == "train":
+        p.add_argument(
+            "--ray",
+            nargs="?",
+            const="",
+            default=None,
+            metavar="ADDRESS",
+            help="place the roles on a Ray cluster: auto, ray://HOST:10001, HOST:6379, or no "
+            "address for a local cluster started for the run (needs the ray extra; data over "
+            "Redis: --redis URL, or a redis-server started on the learner's node)",
+        )
+        p.add_argument(
+            "--ray-max-restarts",
+            type=int,
+            default=3,
+            metavar="N",
+            help="with --ray: times Ray restarts a dead actor, evaluator or service (3)",
+        )
+        p.add_argument(
+            "--ray-learner-gpus",
+            type=float,
+            default=0.0,
+            metavar="N",
+            help="with --ray: GPUs the learner asks for (0: rlfleet's pinned torch is CPU-only)",
+        )
     p.add_argument(
         "--in-process",
         action="store_true",
@@ -178,6 +204,9 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
         teacher=args.teacher,
         local_replay=args.command != "learner",  # with `rlfleet learner`: `rlfleet replay`
         in_process=args.in_process,
+        ray=getattr(args, "ray", None),
+        ray_max_restarts=getattr(args, "ray_max_restarts", 3),
+        ray_learner_gpus=getattr(args, "ray_learner_gpus", 0.0),
     )
     return 0 if result is not None else 1
 

@@ -77,6 +77,9 @@ def train(
     teacher: str | None = None,
     local_replay: bool = True,
     in_process: bool = False,
+    ray: str | None = None,
+    ray_max_restarts: int = 3,
+    ray_learner_gpus: float = 0.0,
 ) -> RunResult:
     """Run one training job. ``transport``/``run_name``/``keep_keys`` become ``--set
     transport.*`` overrides (so they land in config.toml); ``redis_url`` does not, since it may
@@ -85,12 +88,21 @@ def train(
     or run folder) kickstarts an IMPALA student, see :func:`teacher_override`.
     ``local_replay=False``: with ``transport.replay_service``, the service is not started here
     (``rlfleet learner``: it runs as ``rlfleet replay``, next to Redis). ``in_process``: every
-    role a thread of this process (debugging: breakpoints work in any role)."""
+    role a thread of this process (debugging: breakpoints work in any role). ``ray``: place the
+    roles on a Ray cluster at this address ('' : a local cluster started for the run), over
+    Redis (``redis_url``, or a redis-server started on the learner's node), see
+    :mod:`rlfleet.fleet.cluster.ray`."""
     from rlfleet.agents.common.checkpoint import check_resumable, latest_checkpoint
     from rlfleet.cli.presets import DEFAULT_PRESET, build_config
     from rlfleet.fleet.launcher import warm_up
 
-    if not in_process:
+    if ray is not None:
+        if in_process or local_actors is not None or not local_replay:
+            raise ConfigError("--ray places every role itself: drop --in-process")
+        if transport == "local":
+            raise ConfigError("--ray runs over Redis: drop --transport local")
+        transport = "redis"
+    elif not in_process:
         warm_up()  # roles' imports (torch) load in the background while we validate
 
     if redis_url and transport is None:
@@ -127,17 +139,35 @@ def train(
         if run_dir is None:
             stamp = time.strftime("%Y%m%d-%H%M%S")
             run_dir = str(Path("runs") / f"{preset or DEFAULT_PRESET}-{stamp}")
-    fleet = LocalFleet(
-        config,
-        run_dir,
-        resume_from=resume_from,
-        start_time=start_time,
-        show_progress=show_progress,
-        redis_url=redis_url if config.transport.kind == "redis" else None,
-        local_actors=local_actors,
-        local_service=local_replay,
-        in_process=in_process,
-    )
+    if ray is not None:
+        from rlfleet.fleet.cluster.ray import RayFleet, RayResources
+
+        fleet: LocalFleet = RayFleet(
+            config,
+            run_dir,
+            address=ray or None,
+            resources=RayResources(
+                learner_cpus=float(config.learner.torch_threads),
+                learner_gpus=ray_learner_gpus,
+                max_restarts=ray_max_restarts,
+            ),
+            redis_url=redis_url,
+            resume_from=resume_from,
+            start_time=start_time,
+            show_progress=show_progress,
+        )
+    else:
+        fleet = LocalFleet(
+            config,
+            run_dir,
+            resume_from=resume_from,
+            start_time=start_time,
+            show_progress=show_progress,
+            redis_url=redis_url if config.transport.kind == "redis" else None,
+            local_actors=local_actors,
+            local_service=local_replay,
+            in_process=in_process,
+        )
     result = fleet.run()
     solved = (
         f", solved at {result.solved_at_s:.1f} s / {result.solved_at_env_steps:,} env steps"

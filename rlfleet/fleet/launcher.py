@@ -145,6 +145,11 @@ class LocalFleet:
             args = (cfg_json, self.addresses, str(self.run_dir), seed + 77)
         return bootstrap.ROLE_MAINS[kind], args
 
+    def _status_address(self, tmp: Path) -> str:
+        """Where the roles' status links dial in: a Unix socket in the run's temp folder (a
+        launcher whose roles run on other hosts listens on ``tcp://HOST:0`` instead)."""
+        return str(tmp / "status.sock")
+
     def _placement(self) -> Placement:
         if self.in_process:
             return ThreadPlacement()
@@ -171,11 +176,13 @@ class LocalFleet:
             self.result.transport, self.result.redis_run = "redis", self._redis.run
         self._prepare_run_dir()
         tmp = Path(tempfile.mkdtemp(prefix="rlfleet-"))
+        authkey_hex = secrets.token_hex(16)
+        accept = AcceptLoop(self._status_address(tmp), bytes.fromhex(authkey_hex), self._on_connect)
         self.addresses = FleetAddresses(
-            status=str(tmp / "status.sock"),
+            status=accept.address,  # the bound address (a TCP listener picks its port)
             experience=str(tmp / "experience.sock"),
             params_name=f"rlfleet-{os.getpid()}-{secrets.token_hex(4)}",
-            authkey_hex=secrets.token_hex(16),
+            authkey_hex=authkey_hex,
             redis_url=(self.redis_url or "") if self._redis is not None else "",
             run=self._redis.run if self._redis is not None else "",
             claim_token=self._redis.token if self._redis is not None else "",
@@ -183,7 +190,6 @@ class LocalFleet:
         placement = self._placement()
         self.result.placement = placement.name
         self.supervisor = Supervisor(placement, self._launch)
-        accept = AcceptLoop(self.addresses.status, self.addresses.authkey, self._on_connect)
         self.metrics = MetricsWriter(self.run_dir)
         progress = Progress(self.config, enabled=self.show_progress)
         try:

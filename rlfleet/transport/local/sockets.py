@@ -1,5 +1,9 @@
 """How local roles find each other: authenticated Unix-socket connections, bytes only.
 
+An address is a Unix-socket path, or ``tcp://HOST:PORT`` for a status link that crosses hosts
+(a cluster engine places the roles on other machines while the launcher stays on the driver's
+host); the handshake and the bytes-only rule are the same for both.
+
 The launcher listens for *status* links (metrics up, commands down); the learner listens for
 *experience* links from actors. Connections use ``multiprocessing.connection`` with an authkey
 (HMAC challenge) and only ``send_bytes``/``recv_bytes``, so nothing is ever unpickled. Because
@@ -31,13 +35,28 @@ from rlfleet.transport.ports import CMD_STOP
 HANDSHAKE_TIMEOUT_S = 5.0
 
 
+TCP_SCHEME = "tcp://"
+
+
+def parse_address(address: str) -> tuple[str, Any]:
+    """``(family, address)`` for ``multiprocessing.connection``: ``tcp://HOST:PORT`` is
+    ``("AF_INET", (HOST, PORT))``, anything else a Unix-socket path."""
+    if not address.startswith(TCP_SCHEME):
+        return "AF_UNIX", address
+    host, sep, port = address[len(TCP_SCHEME) :].rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise TransportError(f"bad TCP address {address!r}; expected tcp://HOST:PORT")
+    return "AF_INET", (host, int(port))
+
+
 def connect(address: str, authkey: bytes, timeout: float = 60.0) -> Connection:
     """Dial a listener, retrying while it is not up yet (roles start in any order)."""
+    family, where = parse_address(address)
     deadline = time.monotonic() + timeout
     delay = 0.01
     while True:
         try:
-            return Client(address, family="AF_UNIX", authkey=authkey)
+            return Client(where, family=family, authkey=authkey)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             if time.monotonic() > deadline:
                 raise TransportError(f"nobody listens on {address} after {timeout:.0f} s") from exc
@@ -60,7 +79,8 @@ def _set_timeout(conn: Connection, seconds: float) -> None:
 
 
 class AcceptLoop:
-    """Accepts connections on a Unix socket and hands the authenticated ones to ``on_connect``.
+    """Accepts connections on a Unix socket (or ``tcp://HOST:PORT``; port 0 picks a free one,
+    :attr:`address` says which) and hands the authenticated ones to ``on_connect``.
 
     The accept loop only accepts: each connection's HMAC handshake runs in a thread of its own
     with a deadline (``handshake_timeout`` seconds), so a client that never answers the
@@ -79,10 +99,16 @@ class AcceptLoop:
         on_connect: Callable[[Connection], None],
         handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
     ) -> None:
-        if os.path.exists(address):
+        family, where = parse_address(address)
+        if family == "AF_UNIX" and os.path.exists(address):
             os.unlink(address)
         # no authkey here: Listener.accept would run the handshake in the accept loop itself
-        self._listener = Listener(address, family="AF_UNIX", backlog=64)
+        self._listener = Listener(where, family=family, backlog=64)
+        if family == "AF_INET":
+            host, port = self._listener.address
+            self.address = f"{TCP_SCHEME}{host}:{port}"
+        else:
+            self.address = address
         self._authkey = authkey
         self._on_connect = on_connect
         self.handshake_timeout = handshake_timeout
