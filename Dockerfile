@@ -7,15 +7,17 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends redis-server \
     && rm -rf /var/lib/apt/lists/*
 
-# the CPU wheel first, pinned, from PyTorch's CPU index: nothing later may replace it with a
-# CUDA build (every install below repeats the pin)
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# the CPU wheel first, pinned: nothing later may replace it with a CUDA build (every install
+# below repeats the pin). Where the package index you build against serves CUDA builds of torch
+# by default, point pip at a CPU-wheel index: docker build --build-arg PIP_EXTRA_INDEX_URL=...
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+RUN pip install --no-cache-dir torch==2.13.0
 
 WORKDIR /opt/rlfleet
 COPY pyproject.toml README.md ./
 COPY rlfleet ./rlfleet
 RUN pip install --no-cache-dir ".[ray,compression]" torch==2.13.0 \
-        --extra-index-url https://download.pytorch.org/whl/cpu \
     && python -c "import torch, ray, rlfleet; assert torch.__version__.startswith('2.13.0') and not torch.version.cuda"
 
 # Ray's ports (see docs/cluster.md): GCS 6379, client 10001, dashboard 8265
