@@ -9,6 +9,7 @@ import torch
 
 from rlfleet.agents.dpg.network import DPGNetwork
 from rlfleet.agents.dpg.update import DPGUpdate
+from rlfleet.math import smoothed_target_action
 
 LOW, HIGH = np.array([-2.0, -1.0], np.float32), np.array([2.0, 1.0], np.float32)
 
@@ -55,8 +56,6 @@ def test_smoothing_moves_the_target_action_within_its_clip():
         mu = t(batch["next_obs"])
         for _ in range(3):
             eps = torch.randn(mu.shape) * 10
-            from rlfleet.math import smoothed_target_action
-
             a = smoothed_target_action(mu, eps, smooth.noise_clip, t.low, t.high)
             assert ((a - mu).abs() <= 0.1 * t.half_range + 1e-6).all()
 
@@ -73,7 +72,9 @@ def test_delayed_actor_and_polyak_targets():
         torch.testing.assert_close(p, p0)  # and so do the targets
     out = up.step(_batch(seed=1), torch.ones(8))
     assert "actor_loss" in out
-    assert any(not torch.equal(p, p0) for p, p0 in zip(up.net.actor.parameters(), actor0))
+    assert any(
+        not torch.equal(p, p0) for p, p0 in zip(up.net.actor.parameters(), actor0, strict=True)
+    )
     for t, t0, o in zip(up.target_net.parameters(), target0, up.net.parameters(), strict=True):
         torch.testing.assert_close(t, 0.9 * t0 + 0.1 * o)
 
