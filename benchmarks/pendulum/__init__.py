@@ -1,5 +1,5 @@
-"""`rlfleet bench pendulum`: wall-clock time to solve Pendulum-v1, rlfleet presets (PPO by
-default; later DPG) vs SB3 TD3 and SAC with the RL Zoo's hyperparameters.
+"""`rlfleet bench pendulum`: wall-clock time to solve Pendulum-v1, rlfleet presets (Ape-X DPG
+and PPO by default) vs SB3 TD3 and SAC with the RL Zoo's hyperparameters.
 
 Protocol (as ``rlfleet bench cartpole``'s, docs/bench-cartpole.md, with Pendulum's criterion;
 docs/continuous.md has the commands and figures):
@@ -9,7 +9,7 @@ docs/continuous.md has the commands and figures):
 - Time to solve = wall clock from launching the run's process (imports included) to the end of
   the second qualifying evaluation; a run not solved ``--max-seconds`` after its launch counts as
   the cap.
-- rlfleet: ``rlfleet train PRESET`` per ``--presets`` (default ``ppo-pendulum``), its evaluator a
+- rlfleet: ``rlfleet train PRESET`` per ``--presets`` (default ``dpg-pendulum ppo-pendulum``), its evaluator a
   separate process.
 - SB3 TD3 / SAC with the RL Zoo's Pendulum-v1 hyperparameters (:mod:`.protocol`), in a child
   process evaluating every 1000 env steps inside training (the headline excludes that time,

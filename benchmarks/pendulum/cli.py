@@ -133,8 +133,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         nargs="+",
         default=list(DEFAULT_PRESETS),
         metavar="PRESET",
-        help="rlfleet presets to benchmark, each a row (default: ppo-pendulum); --set applies "
-        "to every one",
+        help="rlfleet presets to benchmark, each a row (default: dpg-pendulum ppo-pendulum); --set "
+        "applies to every one",
     )
     p.add_argument("--max-seconds", type=float, default=300.0, help="cap per run (default 300)")
     add_train_overrides(p)

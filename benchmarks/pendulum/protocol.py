@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 IMPLS = ("rlfleet", "sb3-td3", "sb3-sac")
-DEFAULT_PRESETS = ("ppo-pendulum",)
+DEFAULT_PRESETS = ("dpg-pendulum", "ppo-pendulum")
 ENV_ID = "Pendulum-v1"
 SOLVE_THRESHOLD = -200.0
 SOLVE_CONSECUTIVE = 2

@@ -15,7 +15,12 @@ Parameters (the environment's own attributes; derived ones are recomputed):
   (half the pole's length, 0.5), ``masspole`` (0.1), ``masscart`` (1.0), ``force_mag`` (10.0),
   ``gravity`` (9.8);
 * Pendulum (``Pendulum-v1``): ``mass`` (``m``, 1.0), ``length`` (``l``, 1.0), ``gravity``
-  (``g``, 10.0).
+  (``g``, 10.0);
+* MuJoCo (``HalfCheetah-v5``, ``Hopper-v5``, ``Walker2d-v5``; the ``mujoco`` extra), through the
+  compiled model's arrays: ``friction`` (the sliding friction coefficient of every geom,
+  ``model.geom_friction[:, 0]``; HalfCheetah's is 0.4, Hopper's 0.9), ``mass_scale`` (every
+  body's mass and inertia times this, 1.0 = the model's own) and ``gain_scale`` (every
+  actuator's gain ``model.actuator_gainprm[:, 0]`` times this, 1.0 = the model's own).
 
 :class:`DomainRandomization` wraps a Gymnasium env: at every reset it draws the episode's values,
 sets them, and reports them in ``info["randomization"]`` (at reset and at every step). Draws
@@ -39,6 +44,7 @@ from rlfleet.errors import ConfigError, EnvError
 __all__ = [
     "PARAMETERS",
     "DomainRandomization",
+    "MujocoModel",
     "ParamRange",
     "Randomizer",
     "apply_parameters",
@@ -55,13 +61,20 @@ PARAMETERS: dict[str, dict[str, str]] = {
         "gravity": "gravity",
     },
     "pendulum": {"mass": "m", "length": "l", "gravity": "g"},
+    # not attributes: the model arrays they scale or set (MujocoModel)
+    "mujoco": {"friction": "geom_friction", "mass_scale": "body_mass", "gain_scale": "gainprm"},
 }
 _FAMILIES = {
     "CartPole-v0": "cartpole",
     "CartPole-v1": "cartpole",
     "rlfleet/CartPoleNoVelocity-v1": "cartpole",
     "Pendulum-v1": "pendulum",
+    "HalfCheetah-v5": "mujoco",
+    "Hopper-v5": "mujoco",
+    "Walker2d-v5": "mujoco",
 }
+#: Parameters that must stay > 0 (a range reaching 0 or below is refused).
+_POSITIVE = ("length", "masspole", "masscart", "mass", "mass_scale", "gain_scale")
 #: Mixed into the reset seed so parameter draws never share a stream with the env's own.
 _STREAM = 0x5EED
 _DISTRIBUTIONS = ("uniform", "log")
@@ -137,8 +150,10 @@ def parse_randomization(env_id: str, table: Mapping[str, Any]) -> tuple[ParamRan
             raise ConfigError(f"{where}: need finite low <= high, got [{low}, {high}]")
         if kind == "log" and low <= 0:
             raise ConfigError(f"{where}: a log-uniform range needs low > 0, got {low}")
-        if low <= 0 and name in ("length", "masspole", "masscart", "mass"):
+        if low <= 0 and name in _POSITIVE:
             raise ConfigError(f"{where}: a {name} must be > 0, got low {low}")
+        if low < 0 and name == "friction":
+            raise ConfigError(f"{where}: a friction must be >= 0, got low {low}")
         out.append(ParamRange(name, low, high, kind == "log"))
     return tuple(out)
 
@@ -158,8 +173,31 @@ class Randomizer:
         return {r.name: r.draw(self.rng) for r in self.ranges}
 
 
+class MujocoModel:
+    """A MuJoCo environment's randomizable model arrays, with their nominal values kept so
+    scales apply to the model's own values every episode (never compounding)."""
+
+    def __init__(self, env: Any) -> None:
+        self.model = env.model
+        self.friction = self.model.geom_friction[:, 0].copy()
+        self.mass = self.model.body_mass.copy()
+        self.inertia = self.model.body_inertia.copy()
+        self.gain = self.model.actuator_gainprm[:, 0].copy()
+
+    def apply(self, values: Mapping[str, float]) -> None:
+        """Set this episode's values; a parameter not drawn keeps the model's own."""
+        m = self.model
+        m.geom_friction[:, 0] = values.get("friction", self.friction)
+        scale = values.get("mass_scale", 1.0)
+        m.body_mass[:] = self.mass * scale
+        m.body_inertia[:] = self.inertia * scale  # uniformly denser bodies: inertia scales too
+        m.actuator_gainprm[:, 0] = self.gain * values.get("gain_scale", 1.0)
+
+
 def apply_parameters(env: Any, family: str, values: Mapping[str, float]) -> None:
     """Set ``values`` on an unwrapped environment of ``family`` (and what derives from them)."""
+    if family == "mujoco":
+        raise EnvError("MuJoCo parameters are model arrays: apply them with MujocoModel")
     names = PARAMETERS[family]
     for name, value in values.items():
         setattr(env, names[name], float(value))
@@ -175,6 +213,7 @@ class DomainRandomization(gym.Wrapper):
         super().__init__(env)
         self.family = family_of(env_id)
         self.randomizer = Randomizer(parse_randomization(env_id, table))
+        self.model = MujocoModel(env.unwrapped) if self.family == "mujoco" else None
         self._seeded = False
         self.values: dict[str, float] = {}
 
@@ -183,7 +222,10 @@ class DomainRandomization(gym.Wrapper):
             self.randomizer.seed(seed)
             self._seeded = True
         self.values = self.randomizer.draw()
-        apply_parameters(self.env.unwrapped, self.family, self.values)
+        if self.model is not None:
+            self.model.apply(self.values)
+        else:
+            apply_parameters(self.env.unwrapped, self.family, self.values)
         obs, info = self.env.reset(seed=seed, options=options)
         return obs, {**info, "randomization": dict(self.values)}
 

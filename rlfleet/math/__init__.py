@@ -50,6 +50,9 @@ _EXPORTS = {
     ),
     **dict.fromkeys(("RunningMeanStd",), "running_stats"),
     **dict.fromkeys(
+        ("exploration_ladder", "polyak_update_", "smoothed_target_action", "td3_target"), "td3"
+    ),
+    **dict.fromkeys(
         (
             "action_log_probs",
             "baseline_loss",

@@ -45,6 +45,8 @@ class NStepAccumulator:
         one_step: also emit each transition's 1-step target (``reward_1, discount_1,
             next_obs_1``: r_t, gamma or 0 if the first step terminated, s_{t+1}) alongside the
             n-step one, as DQfD's 1-step loss needs. Costs one more observation per slot.
+        action_shape, action_dtype: layout of ONE action: ``()`` int64 (a Discrete index, the
+            default) or e.g. ``(D,)`` float32 (a Box vector, Ape-X DPG).
 
     Output order of :meth:`step`: grouped by environment index (ascending), and within one
     environment oldest sequence first.
@@ -58,6 +60,8 @@ class NStepAccumulator:
         obs_shape: tuple[int, ...],
         obs_dtype: np.dtype | type | str,
         one_step: bool = False,
+        action_shape: tuple[int, ...] = (),
+        action_dtype: np.dtype | type | str = np.int64,
     ) -> None:
         if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ReplayError(f"num_envs must be an integer >= 1, got {num_envs!r}")
@@ -80,7 +84,8 @@ class NStepAccumulator:
         k, n = self.num_envs, self.n
         # Ring over the last n start steps (axis 0) for every env (axis 1).
         self._obs = np.zeros((n, k, *obs_shape), dtype=self.obs_dtype)
-        self._action = np.zeros((n, k), dtype=np.int64)
+        self.action_shape = tuple(int(d) for d in action_shape)
+        self._action = np.zeros((n, k, *self.action_shape), dtype=np.dtype(action_dtype))
         # Returns accumulate in float64 so that long n / many small rewards lose nothing before
         # the final float32 cast.
         self._ret = np.zeros((n, k), dtype=np.float64)
@@ -131,7 +136,7 @@ class NStepAccumulator:
 
         Args:
             obs: [K, *obs_shape], the observations the actions were taken in.
-            action: [K] integer actions.
+            action: [K, *action_shape] actions (integers by default).
             reward: [K] rewards.
             terminated: [K] bool, the episode reached a terminal state (no bootstrap).
             truncated: [K] bool, the episode was cut (time limit; bootstrap kept).
@@ -150,7 +155,7 @@ class NStepAccumulator:
         obs_shape = (k, *self.obs_shape)
         obs = self._check("obs", obs, obs_shape)
         next_obs = self._check("next_obs", next_obs, obs_shape)
-        action = self._check("action", action, (k,))
+        action = self._check("action", action, (k, *self.action_shape))
         reward = self._check("reward", reward, (k,)).astype(np.float64, copy=False)
         terminated = self._check("terminated", terminated, (k,)).astype(bool, copy=False)
         truncated = self._check("truncated", truncated, (k,)).astype(bool, copy=False)

@@ -50,3 +50,23 @@ TINY_PPO = [
     "run.stop_on_solve=false",
     "run.log_interval_s=0.5",
 ]
+
+#: The same for an Ape-X DPG fleet (dpg-* presets): two actors of 4 envs, a small replay that
+#: starts learning after 200 transitions, small batches.
+TINY_DPG = [
+    "env.envs_per_actor=4",
+    "model.hidden=[32, 32]",
+    "actor.num_actors=2",
+    "actor.push_size=16",
+    "actor.random_steps=0",
+    "replay.capacity=5000",
+    "replay.learning_starts=200",
+    "replay.samples_per_insert=4.0",
+    "learner.batch_size=32",
+    "learner.publish_interval=2",
+    "eval.episodes=2",
+    "eval.final_episodes=2",
+    "eval.interval_s=0.5",
+    "run.stop_on_solve=false",
+    "run.log_interval_s=0.5",
+]

@@ -15,6 +15,7 @@ import torch
 from rlfleet.agents.apex.messages import EXPERIENCE_KIND, wants_one_step
 from rlfleet.agents.apex.network import build_network
 from rlfleet.agents.common.networks import EpsilonGreedy, as_tensor
+from rlfleet.agents.common.prioritized import StagingBuffer
 from rlfleet.agents.spec import ActorSlot
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.envs.vector import StepResult
@@ -70,7 +71,7 @@ def initial_priorities(
     return td_errors(q, as_tensor(batch["action"]), target).abs().numpy()
 
 
-class LocalBuffer:
+class LocalBuffer(StagingBuffer):
     """Preallocated staging area for transitions before priorities are computed and pushed."""
 
     def __init__(
@@ -80,35 +81,18 @@ class LocalBuffer:
         obs_dtype: np.dtype,
         one_step: bool = False,
     ) -> None:
-        self.capacity = capacity
-        self.size = 0
-        self.data = {
-            "obs": np.empty((capacity, *obs_shape), obs_dtype),
-            "action": np.empty(capacity, np.int64),
-            "reward": np.empty(capacity, np.float32),
-            "discount": np.empty(capacity, np.float32),
-            "next_obs": np.empty((capacity, *obs_shape), obs_dtype),
+        obs = (tuple(obs_shape), obs_dtype)
+        scalar = ((), np.float32)
+        fields = {
+            "obs": obs,
+            "action": ((), np.int64),
+            "reward": scalar,
+            "discount": scalar,
+            "next_obs": obs,
         }
         if one_step:  # DQfD's 1-step target next to the n-step one
-            self.data.update(
-                reward_1=np.empty(capacity, np.float32),
-                discount_1=np.empty(capacity, np.float32),
-                next_obs_1=np.empty((capacity, *obs_shape), obs_dtype),
-            )
-
-    def extend(self, transitions: dict[str, np.ndarray]) -> None:
-        n = len(transitions["action"])
-        if n == 0:
-            return
-        end = self.size + n
-        if end > self.capacity:  # cannot happen when capacity >= push_size + envs_per_actor
-            raise RuntimeError(f"local buffer overflow: {end} > {self.capacity}")
-        for name, arr in self.data.items():
-            arr[self.size : end] = transitions[name]
-        self.size = end
-
-    def view(self) -> dict[str, np.ndarray]:
-        return {name: arr[: self.size] for name, arr in self.data.items()}
+            fields.update(reward_1=scalar, discount_1=scalar, next_obs_1=obs)
+        super().__init__(capacity, fields)
 
 
 class ApexActing:

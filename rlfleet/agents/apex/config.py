@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rlfleet.agents.common.prioritized import ReplaySection
 from rlfleet.agents.common.sections import (
     EnvSection,
     EvalSection,
@@ -56,44 +57,6 @@ class ActorSection:
         if self.epsilon_per not in ("actor", "env"):
             raise ConfigError(
                 f"actor.epsilon_per {self.epsilon_per!r} is unknown; valid: actor, env"
-            )
-
-
-@dataclass
-class ReplaySection:
-    kind: str = field("prioritized", "Replay type: prioritized or uniform.")
-    capacity: int = field(2_000_000, "Transitions kept (FIFO eviction).", ge=1)
-    alpha: float = field(0.6, "Priority exponent alpha.", ge=0)
-    priority_eps: float = field(1e-6, "Added to |TD| before the exponent.", ge=0)
-    beta_start: float = field(0.4, "Importance-sampling exponent at the first update.", ge=0, le=1)
-    beta_end: float = field(
-        1.0, "Importance-sampling exponent after beta_anneal_updates.", ge=0, le=1
-    )
-    beta_anneal_updates: int = field(1_000_000, "Updates over which beta anneals linearly.", ge=1)
-    learning_starts: int = field(50_000, "Transitions in replay before the first update (W).", ge=0)
-    weight_norm: str = field(
-        "buffer",
-        "Importance-weight normalisation: 'buffer' (paper: by the max weight over the whole buffer) "
-        "or 'batch' (by the max weight in the sampled batch, a common deviation).",
-    )
-    samples_per_insert: float = field(
-        0.0, "Sampled items per inserted item the learner may not exceed (0 = no limit).", ge=0
-    )
-    spi_tolerance: float = field(
-        0.0, "Slack of the samples-per-insert limit, in items (0 = 10 batches).", ge=0
-    )
-
-    def validate(self) -> None:
-        if self.weight_norm not in ("buffer", "batch"):
-            raise ConfigError(
-                f"replay.weight_norm {self.weight_norm!r} is unknown; valid: buffer, batch"
-            )
-        if self.kind not in ("prioritized", "uniform"):
-            raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
-        if self.learning_starts > self.capacity:
-            raise ConfigError(
-                f"replay.learning_starts {self.learning_starts} exceeds replay.capacity "
-                f"{self.capacity}: the learner would never start"
             )
 
 

@@ -29,6 +29,7 @@ from rlfleet.agents.apex.network import build_network
 from rlfleet.agents.apex.stores import Drawn, agent_fields, build_store
 from rlfleet.agents.apex.update import DQNUpdate, to_torch
 from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagMeter
+from rlfleet.agents.common.prioritized import build_limiter as shared_limiter
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.models import update_obs_stats
 from rlfleet.replay import SamplesPerInsertLimiter
@@ -43,21 +44,8 @@ SERVICE_WAIT_NOTICE_S = 10.0
 
 def build_limiter(config: Any) -> SamplesPerInsertLimiter:
     """The samples-per-insert limiter of a run (shared by the learner and the replay service)."""
-    r = config.replay
-    batch, push = config.learner.batch_size, config.actor.push_size
-    tolerance = r.spi_tolerance or 10.0 * batch
-    if r.samples_per_insert:
-        # wide enough that one sample batch and one (largest) push always fit: no deadlock
-        largest_push = push + config.env.envs_per_actor * config.algo.n_step
-        tolerance = max(
-            tolerance,
-            SamplesPerInsertLimiter.min_error_buffer(r.samples_per_insert, batch, largest_push),
-        )
-    return SamplesPerInsertLimiter(
-        samples_per_insert=r.samples_per_insert or None,
-        min_size_to_sample=max(r.learning_starts, config.learner.batch_size),
-        error_buffer=tolerance,
-    )
+    largest_push = config.actor.push_size + config.env.envs_per_actor * config.algo.n_step
+    return shared_limiter(config.replay, config.learner.batch_size, largest_push)
 
 
 def build_update(config: Any, net: torch.nn.Module) -> DQNUpdate:

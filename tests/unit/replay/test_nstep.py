@@ -203,3 +203,20 @@ def test_one_step_fields_match_naive_one_step_reference(n):
             want = np.array([tr[col] for tr in ref]).reshape(got[key][mine].shape)
             np.testing.assert_allclose(got[key][mine], want, rtol=1e-6, err_msg=key)
     assert got["reward_1"].dtype == np.float32 and got["next_obs_1"].dtype == np.float32
+
+
+def test_box_actions_travel_with_their_transition():
+    """Ape-X DPG: a [K, D] float action per step comes out with the transition it started."""
+    acc = NStepAccumulator(2, 2, 0.9, (3,), np.float32, action_shape=(2,), action_dtype=np.float32)
+    obs = np.zeros((2, 3), np.float32)
+    actions = [np.array([[0.1, -0.2], [1.5, 2.0]], np.float32), np.full((2, 2), 7.0, np.float32)]
+    no = np.zeros(2, bool)
+    assert len(acc.step(obs, actions[0], np.ones(2), no, no, obs)["action"]) == 0
+    out = acc.step(obs, actions[1], np.ones(2), np.array([True, False]), no, obs)
+    assert out["action"].dtype == np.float32 and out["action"].shape[1:] == (2,)
+    # env 0 terminated: both of its sequences end; env 1: its first one is n steps long
+    np.testing.assert_array_equal(out["action"][0], actions[0][0])
+    np.testing.assert_array_equal(out["action"][1], actions[1][0])
+    np.testing.assert_array_equal(out["action"][2], actions[0][1])
+    with pytest.raises(ReplayError, match="action"):
+        acc.step(obs, np.zeros(2, np.float32), np.ones(2), no, no, obs)

@@ -1,0 +1,64 @@
+"""Ape-X DPG (Horgan et al. 2018) as an agent spec: the Ape-X fleet (prioritized replay with
+actor-computed initial priorities, n-step returns, per-actor exploration noise) with a DDPG
+learner and TD3's changes. Bounded ``Box`` actions and 1-D observations. Heavy modules are
+imported inside the factories, so this module imports no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlfleet.agents.dpg.config import DPGConfig
+from rlfleet.agents.dpg.messages import EXPERIENCE_KIND, message_check, message_schema
+from rlfleet.agents.spec import ActorSlot, AgentSpec
+from rlfleet.envs.spec import EnvSpec
+from rlfleet.errors import ConfigError
+
+
+def _network(config: Any, env: EnvSpec) -> Any:
+    from rlfleet.agents.dpg.network import build_network
+
+    return build_network(config, env)
+
+
+def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
+    from rlfleet.agents.dpg.acting import DPGActing
+
+    return DPGActing(config, env, slot, seed)
+
+
+def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
+    from rlfleet.agents.dpg.learner import DPGLearner
+
+    return DPGLearner(config, env, seed)
+
+
+def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
+    from rlfleet.agents.dpg.network import DeterministicPolicy
+
+    return DeterministicPolicy(net)
+
+
+def check_env(config: Any, env: EnvSpec) -> None:
+    """The actor and critics are MLPs: 1-D observations only."""
+    if len(env.obs_shape) != 1:
+        raise ConfigError(
+            f"Ape-X DPG takes 1-D observations (MLP actor and critics); {env.env_id} gives "
+            f"observations of shape {tuple(env.obs_shape)}"
+        )
+
+
+SPEC = AgentSpec(
+    name="dpg",
+    title="Ape-X DPG",
+    config_class=DPGConfig,
+    message_kind=EXPERIENCE_KIND,
+    make_network=_network,
+    make_acting=_acting,
+    make_learner=_learner,
+    message_schema=message_schema,
+    message_check=message_check,
+    check_env=check_env,
+    action_kinds=("continuous",),
+    make_eval_policy=_eval_policy,
+    preload=("rlfleet.agents.dpg.acting", "rlfleet.agents.dpg.learner"),
+)
