@@ -21,6 +21,7 @@ import numpy as np
 
 from rlfleet.envs.netsim.cc.base import External
 from rlfleet.envs.netsim.cc.registry import make_controller
+from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.engine import Network
 from rlfleet.envs.netsim.features import (
     COMPACT_FIELDS,
@@ -33,6 +34,7 @@ from rlfleet.envs.netsim.features import (
     summarise,
 )
 from rlfleet.envs.netsim.flow import Flow
+from rlfleet.envs.netsim.receivers import receiver_profile
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
@@ -49,7 +51,9 @@ class NetSimEnv(gym.Env):
             or a :class:`Scenario`.
         duration_s: episode length in simulated seconds (Pantheon runs 30 s).
         window_ms: observation window (mvfst-rl ``cc_env_time_window_ms``).
-        action_delay_ms: Delta; 0 = synchronous.
+        action_delay_ms: Delta in ms (0 = synchronous), or a distribution drawn per action
+            (``"uniform:5,90"``, ``"lognormal:20,0.6,90"``, ``"empirical:FILE"``; see
+            :mod:`.delays`).
         history: number of past actions in the observation (20 in mvfst-rl training).
         actions: mvfst-rl action string.
         compact: 7-field observation instead of 20.
@@ -58,7 +62,9 @@ class NetSimEnv(gym.Env):
         max_delay: reward uses the window max of the delay (else the mean).
         mss: packet size in bytes (mvfst: 1252).
         init_cwnd, min_cwnd, max_cwnd: in packets (mvfst: 10, 2, 2000).
-        ack_every: receiver ACK frequency.
+        receiver: ``pantheon`` (ACK every 2, kernel TCP) or ``mvfst`` (ACK every 10, srtt/4
+            timer, 5/4 RTT time threshold, 50 ms initial RTT); see :mod:`.receivers`.
+        ack_every: receiver ACK frequency (default: the receiver profile's).
         competing: classic schemes (e.g. ``["cubic"]``) of extra flows sharing the bottleneck.
         competing_start_s: start time of those flows.
     """
@@ -71,7 +77,7 @@ class NetSimEnv(gym.Env):
         *,
         duration_s: float = 30.0,
         window_ms: float = 100.0,
-        action_delay_ms: float = 0.0,
+        action_delay_ms: float | str = 0.0,
         history: int = 20,
         actions: str = DEFAULT_ACTIONS,
         compact: bool = False,
@@ -82,7 +88,8 @@ class NetSimEnv(gym.Env):
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
         max_cwnd: float = 2000.0,
-        ack_every: int = 2,
+        ack_every: int | None = None,
+        receiver: str = "pantheon",
         competing: list[str] | tuple[str, ...] = (),
         competing_start_s: float = 0.0,
     ) -> None:
@@ -90,8 +97,8 @@ class NetSimEnv(gym.Env):
             raise ConfigError(
                 f"need window_ms > 0 and duration_s*1000 >= window_ms, got {window_ms}, {duration_s}"
             )
-        if not action_delay_ms >= 0:
-            raise ConfigError(f"action_delay_ms must be >= 0, got {action_delay_ms!r}")
+        self.action_delay = parse_action_delay(action_delay_ms)
+        self.receiver = receiver_profile(receiver, ack_every)
         if reward_kind not in ("log", "linear"):
             raise ConfigError(f"unknown reward_kind {reward_kind!r}; valid: log, linear")
         if history < 0:
@@ -100,7 +107,8 @@ class NetSimEnv(gym.Env):
         self._validate_scenario(scenario)
         self.duration_ms = float(duration_s) * 1000.0
         self.window_ms = float(window_ms)
-        self.action_delay_ms = float(action_delay_ms)
+        # the constant Delta, or None when it is drawn per action
+        self.action_delay_ms = self.action_delay.fixed
         self.action_table = parse_actions(actions)
         self.compact = bool(compact)
         self.reward_kind = reward_kind
@@ -110,7 +118,7 @@ class NetSimEnv(gym.Env):
         self.init_cwnd = float(init_cwnd)
         self.min_cwnd = float(min_cwnd)
         self.max_cwnd = float(max_cwnd)
-        self.ack_every = int(ack_every)
+        self.ack_every = self.receiver["ack_every"]
         self.competing = tuple(competing)
         for s in self.competing:
             make_controller(s)  # validate names now
@@ -162,7 +170,7 @@ class NetSimEnv(gym.Env):
             init_cwnd=self.init_cwnd,
             min_cwnd=self.min_cwnd,
             max_cwnd=self.max_cwnd,
-            ack_every=self.ack_every,
+            **self.receiver,
         )
         self.flow.recorder = []
         for i, scheme in enumerate(self.competing):
@@ -187,7 +195,10 @@ class NetSimEnv(gym.Env):
         a = int(action)
         if not 0 <= a < self.n_actions:
             raise ConfigError(f"action {action!r} out of range; valid: 0..{self.n_actions - 1}")
-        t_apply = min(self._t + self.action_delay_ms, self.duration_ms)
+        delay = self.action_delay_ms
+        if delay is None:
+            delay = float(self.action_delay.sample(self.np_random, 1)[0])
+        t_apply = min(self._t + delay, self.duration_ms)
         # while the action is in flight the simulator keeps going with the old cwnd; windows
         # closing before it lands are dropped, as mvfst-rl's try_to_lock skip does
         b = self._t + self.window_ms

@@ -98,8 +98,11 @@ OPP = 1504
     F_RXTIMER,
     F_RXLAST,
     F_PERSIST,
+    F_RXARM,
+    F_SRTTPREV,
+    F_SRTTMARK,
     F_NF,
-) = range(12)
+) = range(15)
 # float config columns
 (
     C_DUP,
@@ -116,8 +119,10 @@ OPP = 1504
     C_UBY,
     C_DPK,
     C_DBY,
+    C_TTHR,
+    C_ATSRTT,
     C_NC,
-) = range(15)
+) = range(17)
 # int config: schedule (kind, num, den, off, n, period) for up then down
 S_NI = 12
 # Packed layout, one row per env. Few, wide arrays keep the compiled calls cheap (every array
@@ -306,7 +311,7 @@ def _record(si, sf, ev, e, now, acked, lost, ack_delay):
 @nb.njit(cache=True, inline="always", error_model="numpy")
 def _loss_delay(sf, e):
     r = sf[e, F_SRTT] if sf[e, F_SRTT] > sf[e, F_LRTT] else sf[e, F_LRTT]
-    r *= 1.125
+    r *= sf[e, O_CFG + (C_TTHR)]
     return r if r > 1.0 else 1.0
 
 
@@ -373,6 +378,9 @@ def _on_ack(si, sf, ev, e, now, end, ack_delay):
         si[e, I_LARGEST] = newest
         lrtt = now - sf[e, O_STIME + (newest & MASK)]
         sf[e, F_LRTT] = lrtt
+        if now > sf[e, F_SRTTMARK]:  # the srtt settled before this ms (the receiver's timer)
+            sf[e, F_SRTTPREV] = sf[e, F_SRTT]
+            sf[e, F_SRTTMARK] = now
         if si[e, I_HASRTT] == 0:
             si[e, I_HASRTT] = 1
             sf[e, F_MINRTT] = lrtt
@@ -497,6 +505,10 @@ def run_until(si, sf, tab, ev, owd, rxbytes, active, t_end):
             for _ in range(4):
                 if not _timers(si, sf, tab, ev, e, t - 1.0, t):
                     break
+            # a delayed-ACK timer due strictly inside (t - 1, t) (the srtt-based timer is
+            # fractional) fires at its exact time, before the arrivals of tick t
+            if si[e, I_RXPEND] > 0 and 0.0 <= sf[e, F_RXTIMER] < t:
+                _send_ack(si, sf, tab, sf[e, F_RXLAST], e, sf[e, F_RXTIMER])
             # 1. receiver: data arrivals due
             h = si[e, I_DH]
             while h < si[e, I_DT] and sf[e, O_DT + (h & MASK)] <= t:
@@ -508,7 +520,7 @@ def run_until(si, sf, tab, ev, owd, rxbytes, active, t_end):
                 if (
                     si[e, I_RXPEND] > 0
                     and tm == at
-                    and tm - sf[e, O_CFG + (C_ACKTM)] < sf[e, O_STIME + (pn & MASK)]
+                    and sf[e, F_RXARM] < sf[e, O_STIME + (pn & MASK)]
                 ):
                     _send_ack(si, sf, tab, sf[e, F_RXLAST], e, tm)
                 h += 1
@@ -526,7 +538,15 @@ def run_until(si, sf, tab, ev, owd, rxbytes, active, t_end):
                 if si[e, I_RXPEND] >= sf[e, O_CFG + (C_ACKEV)] or gap:
                     _send_ack(si, sf, tab, at, e, at)
                 elif si[e, I_RXPEND] == 1:
-                    sf[e, F_RXTIMER] = at + sf[e, O_CFG + (C_ACKTM)]
+                    # delayed-ACK timer: fixed, or min(frac * srtt, max) (mvfst: srtt / 4)
+                    atm = sf[e, O_CFG + (C_ACKTM)]
+                    if sf[e, O_CFG + (C_ATSRTT)] > 0.0:
+                        srtt = sf[e, F_SRTTPREV] if at <= sf[e, F_SRTTMARK] else sf[e, F_SRTT]
+                        v = sf[e, O_CFG + (C_ATSRTT)] * srtt
+                        if v < atm:
+                            atm = v
+                    sf[e, F_RXARM] = at
+                    sf[e, F_RXTIMER] = at + atm
             if si[e, I_RXPEND] > 0 and 0.0 <= sf[e, F_RXTIMER] <= t:
                 tm = sf[e, F_RXTIMER]
                 _send_ack(si, sf, tab, sf[e, F_RXLAST], e, tm)

@@ -18,9 +18,11 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from rlfleet.envs.netsim import fast
+from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
 from rlfleet.envs.netsim.fast_features import summarise_window
 from rlfleet.envs.netsim.features import parse_actions
+from rlfleet.envs.netsim.receivers import receiver_profile
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, Trace, build_schedule
@@ -48,7 +50,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         *,
         duration_s: float = 30.0,
         window_ms: float = 100.0,
-        action_delay_ms: float = 0.0,
+        action_delay_ms: float | str = 0.0,
         history: int = 20,
         actions: str = DEFAULT_ACTIONS,
         reward_kind: str = "log",
@@ -58,18 +60,24 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
         max_cwnd: float = 2000.0,
-        ack_every: int = 2,
-        ack_timer_ms: float = 25.0,
+        ack_every: int | None = None,
+        ack_timer_ms: float | None = None,
+        receiver: str = "pantheon",
     ) -> None:
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
         if reward_kind not in ("log", "linear"):
             raise ConfigError(f"unknown reward_kind {reward_kind!r}; valid: log, linear")
-        for name, v in (("window_ms", window_ms), ("action_delay_ms", action_delay_ms)):
-            if v < 0 or v != int(v) or (name == "window_ms" and v == 0):
+        self.action_delay = parse_action_delay(action_delay_ms)
+        fixed = self.action_delay.fixed
+        for name, v in (("window_ms", window_ms), ("action_delay_ms", fixed)):
+            if v is not None and (v < 0 or v != int(v) or (name == "window_ms" and v == 0)):
                 raise ConfigError(
                     f"{name} must be a whole number of ms (>0 for the window), got {v}"
                 )
+        self.receiver = receiver_profile(receiver, ack_every)
+        if ack_timer_ms is not None:
+            self.receiver["ack_timer_ms"] = float(ack_timer_ms)
         if duration_s * 1000 < window_ms:
             raise ConfigError(
                 f"duration_s*1000 must be >= window_ms, got {duration_s}, {window_ms}"
@@ -89,7 +97,9 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self._specs = specs
         self.duration_ms = float(duration_s) * 1000.0
         self.window_ms = float(window_ms)
-        self.action_delay_ms = float(action_delay_ms)
+        # the constant Delta, or None when it is drawn per action (rounded to whole ms)
+        self.action_delay_ms = fixed
+        self._delay_rng = np.random.default_rng(0)
         self.action_table = parse_actions(actions)
         self.n_actions = len(self.action_table)
         self.history_size = int(history)
@@ -102,8 +112,8 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             float(min_cwnd),
             float(max_cwnd),
         )
-        self.ack_every = int(ack_every)
-        self.ack_timer_ms = float(ack_timer_ms)
+        self.ack_every = int(self.receiver["ack_every"])
+        self.ack_timer_ms = float(self.receiver["ack_timer_ms"])
         obs_len = 100 + self.history_size * (self.n_actions + 1)
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_len,), np.float32)
         self.single_action_space = gym.spaces.Discrete(self.n_actions)
@@ -190,6 +200,8 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         c[fast.C_MSS], c[fast.C_ACKSZ] = self.mss, 64
         c[fast.C_ACKEV], c[fast.C_ACKTM] = self.ack_every, self.ack_timer_ms
         c[fast.C_MINCW], c[fast.C_MAXCW] = self.min_cwnd, self.max_cwnd
+        c[fast.C_TTHR] = self.receiver["time_threshold"]
+        c[fast.C_ATSRTT] = self.receiver["ack_timer_srtt"]
         for col, v in (
             (fast.C_UPK, sc.up_queue_packets),
             (fast.C_UBY, sc.up_queue_bytes),
@@ -204,9 +216,11 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.ist[e, fast.I_RNG] = int(rng.integers(2**31))
         self.fst[e] = 0.0
         self.fst[e, fast.F_CWND] = self.init_cwnd
-        self.fst[e, fast.F_SRTT] = 333.0
-        self.fst[e, fast.F_RTTVAR] = 333.0 / 2
+        self.fst[e, fast.F_SRTT] = self.receiver["initial_rtt_ms"]
+        self.fst[e, fast.F_RTTVAR] = self.receiver["initial_rtt_ms"] / 2
         self.fst[e, fast.F_MINRTT] = np.inf
+        self.fst[e, fast.F_SRTTPREV] = self.fst[e, fast.F_SRTT]
+        self.fst[e, fast.F_SRTTMARK] = -np.inf
         self.fst[e, fast.F_RXTIMER] = -1.0
         self.owd[e] = 0
         self.rxbytes[e] = 0.0
@@ -233,6 +247,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 else [seed + i for i in range(self.num_envs)]
             )
             self._rngs = [np.random.default_rng(s) for s in seeds]
+            self._delay_rng = np.random.default_rng([int(seeds[0]), 0x5EED])
         spec = (options or {}).get("scenario")
         mask = np.ones(self.num_envs, dtype=bool)
         for e in range(self.num_envs):
@@ -332,7 +347,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             self._reset_env(int(e), self._specs[e])
         # while the actions are in flight the simulator runs on; windows closing before they
         # land are dropped (events discarded), as mvfst-rl's try_to_lock skip
-        t_apply = np.minimum(self.t_obs + self.action_delay_ms, self.duration_ms)
+        delay = self.action_delay_ms
+        if delay is None:
+            delay = np.rint(self.action_delay.sample(self._delay_rng, self.num_envs))
+        t_apply = np.minimum(self.t_obs + delay, self.duration_ms)
         b = self.t_obs + self.window_ms
         drop = act & (b < t_apply) & (b < self.duration_ms)
         while drop.any():
