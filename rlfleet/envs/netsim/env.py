@@ -34,7 +34,9 @@ from rlfleet.envs.netsim.features import (
     summarise,
 )
 from rlfleet.envs.netsim.flow import Flow
+from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
 from rlfleet.envs.netsim.receivers import receiver_profile
+from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
@@ -57,8 +59,14 @@ class NetSimEnv(gym.Env):
         history: number of past actions in the observation (20 in mvfst-rl training).
         actions: mvfst-rl action string.
         compact: 7-field observation instead of 20.
-        reward_kind: ``log`` (mvfst-rl main) or ``linear`` (paper era).
-        reward_coeffs: (throughput, delay, loss) factors.
+        reward_kind: ``log`` (mvfst-rl main), ``linear`` (paper era), ``aurora`` or ``orca``.
+        reward_coeffs: (throughput, delay, loss) factors of ``log`` / ``linear``.
+        loss_penalty: subtract this times the window's loss rate.
+        reward_norm: ``none``, ``capacity`` (throughput / capacity, delay / base RTT) or
+            ``running`` (per-path running mean / std); formulas in :mod:`.rewards`.
+        reward_norm_coeff: EMA coefficient of ``running``.
+        privileged: append the path's ground truth (:mod:`.privileged`) to the observation,
+            for a critic that sees it (``model.critic_inputs``).
         max_delay: reward uses the window max of the delay (else the mean).
         mss: packet size in bytes (mvfst: 1252).
         init_cwnd, min_cwnd, max_cwnd: in packets (mvfst: 10, 2, 2000).
@@ -84,6 +92,10 @@ class NetSimEnv(gym.Env):
         reward_kind: str = "log",
         reward_coeffs: tuple[float, float, float] = (1.0, 0.2, 0.0),
         max_delay: bool = True,
+        loss_penalty: float = 0.0,
+        reward_norm: str = "none",
+        reward_norm_coeff: float = 1e-3,
+        privileged: bool = False,
         mss: int = 1252,
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
@@ -99,8 +111,23 @@ class NetSimEnv(gym.Env):
             )
         self.action_delay = parse_action_delay(action_delay_ms)
         self.receiver = receiver_profile(receiver, ack_every)
-        if reward_kind not in ("log", "linear"):
-            raise ConfigError(f"unknown reward_kind {reward_kind!r}; valid: log, linear")
+        self.reward_spec = RewardSpec(
+            reward_kind,
+            tuple(float(c) for c in reward_coeffs),
+            bool(max_delay),
+            float(loss_penalty),
+            reward_norm,
+            float(reward_norm_coeff),
+        )
+        if compact and not self.reward_spec.engine_native:
+            raise ConfigError(
+                "compact observations support reward_kind log / linear without loss_penalty or "
+                f"capacity normalisation; got {self.reward_spec}"
+            )
+        self._reward_norm = (
+            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
+        )
+        self.privileged = bool(privileged)
         if history < 0:
             raise ConfigError(f"history must be >= 0, got {history}")
         self._scenario_spec = scenario
@@ -127,6 +154,7 @@ class NetSimEnv(gym.Env):
         self.n_actions = len(self.action_table)
         self.history_size = int(history)
         self.obs_len = 5 * n_fields + self.history_size * (self.n_actions + 1)
+        self.obs_len += N_PRIVILEGED if self.privileged else 0
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_len,), np.float32)
         self.action_space = gym.spaces.Discrete(self.n_actions)
         self._builder = StateBuilder(self.mss, self.compact)
@@ -215,6 +243,9 @@ class NetSimEnv(gym.Env):
         self._applied_at = t_apply
         self.net.kick(f)
         obs, r, truncated, info = self._advance(b - self.window_ms)
+        if self._reward_norm is not None and info["n_events"]:
+            key = path_key(self.scenario.name, self.scenario.tags)
+            r = float(self._reward_norm([key], np.array([r]))[0])
         return obs, r, False, truncated, info
 
     def _advance(self, t_from: float) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
@@ -235,14 +266,23 @@ class NetSimEnv(gym.Env):
         self._t = b
         self.emitted += 1
         summary = summarise(states, self.compact)
-        obs = np.concatenate([summary, self._history.vector()]).astype(np.float32)
-        r = reward(
-            states,
-            self.reward_kind,
-            self.reward_coeffs,
-            max_delay=self.max_delay,
-            compact=self.compact,
-        )
+        parts = [summary, self._history.vector()]
+        if self.privileged:
+            parts.append(privileged_features(self.scenario))
+        obs = np.concatenate(parts).astype(np.float32)
+        if self.reward_spec.kind in ("log", "linear") and self.reward_spec.engine_native:
+            r = reward(
+                states,
+                self.reward_kind,
+                self.reward_coeffs,
+                max_delay=self.max_delay,
+                compact=self.compact,
+            )
+        else:
+            sc = self.scenario
+            r = window_rewards(
+                summary[None], self.reward_spec, [sc.capacity_mbps], [sc.base_rtt_ms], self.mss
+            )[0]
         return obs, float(r), last, self._info(states)
 
     def _info(self, states: np.ndarray) -> dict[str, Any]:

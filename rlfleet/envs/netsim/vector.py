@@ -22,7 +22,9 @@ from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
 from rlfleet.envs.netsim.fast_features import summarise_window
 from rlfleet.envs.netsim.features import parse_actions
+from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
 from rlfleet.envs.netsim.receivers import receiver_profile
+from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, Trace, build_schedule
@@ -56,6 +58,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         reward_kind: str = "log",
         reward_coeffs: tuple[float, float, float] = (1.0, 0.2, 0.0),
         max_delay: bool = True,
+        loss_penalty: float = 0.0,
+        reward_norm: str = "none",
+        reward_norm_coeff: float = 1e-3,
+        privileged: bool = False,
         mss: int = 1252,
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
@@ -66,8 +72,18 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     ) -> None:
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
-        if reward_kind not in ("log", "linear"):
-            raise ConfigError(f"unknown reward_kind {reward_kind!r}; valid: log, linear")
+        self.reward_spec = RewardSpec(
+            reward_kind,
+            tuple(float(c) for c in reward_coeffs),
+            bool(max_delay),
+            float(loss_penalty),
+            reward_norm,
+            float(reward_norm_coeff),
+        )
+        self._reward_norm = (
+            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
+        )
+        self.privileged = bool(privileged)
         self.action_delay = parse_action_delay(action_delay_ms)
         fixed = self.action_delay.fixed
         for name, v in (("window_ms", window_ms), ("action_delay_ms", fixed)):
@@ -115,6 +131,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.ack_every = int(self.receiver["ack_every"])
         self.ack_timer_ms = float(self.receiver["ack_timer_ms"])
         obs_len = 100 + self.history_size * (self.n_actions + 1)
+        obs_len += N_PRIVILEGED if self.privileged else 0
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_len,), np.float32)
         self.single_action_space = gym.spaces.Discrete(self.n_actions)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -153,6 +170,9 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self._needs_reset = np.zeros(B, dtype=bool)
         self.capacity_mbps = np.zeros(B)
         self.bdp_packets = np.zeros(B)
+        self.base_rtt_ms = np.zeros(B)
+        self._priv = np.zeros((B, N_PRIVILEGED), dtype=np.float32)
+        self._keys = [""] * B
 
     def _sched_params(self, tr: Trace) -> list[int]:
         s = build_schedule(tr)
@@ -232,6 +252,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.skipped[e] = 0
         self.capacity_mbps[e] = sc.capacity_mbps
         self.bdp_packets[e] = sc.bdp_packets(self.mss)
+        self.base_rtt_ms[e] = sc.base_rtt_ms
+        self._keys[e] = path_key(sc.name, sc.tags)
+        if self.privileged:
+            self._priv[e] = privileged_features(sc)
         # the flow starts at t = 0 with its initial window, as the event engine's flow start
         only = np.zeros(self.num_envs, dtype=bool)
         only[e] = True
@@ -314,14 +338,23 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 self.nvalid,
                 self.coeffs,
                 self.max_delay,
-                self.reward_kind == "log",
+                self.reward_spec.kind == "log",
                 pending,
             )
             self.ist[pending, fast.I_NEV] = 0
             is_last = pending & (b >= self.duration_ms)
             done = pending & ((self.nvalid > 0) | is_last)
             obs_out[done] = self.out[done]
-            rew_out[done] = self.rew[done]
+            if self.reward_spec.engine_native:
+                rew_out[done] = self.rew[done]
+            else:
+                rew_out[done] = window_rewards(
+                    self.out[done],
+                    self.reward_spec,
+                    self.capacity_mbps[done],
+                    self.base_rtt_ms[done],
+                    self.mss,
+                )
             last |= is_last & done
             pending &= ~done
         self.t_obs = np.where(mask, b, self.t_obs)
@@ -333,7 +366,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         if H:
             hist[np.arange(B)[:, None], np.arange(H)[None, :], self.hist_a] = 1.0
             hist[:, :, A] = self.hist_c
-        return np.concatenate([summary, hist.reshape(B, -1)], axis=1).astype(np.float32)
+        parts = [summary, hist.reshape(B, -1)]
+        if self.privileged:
+            parts.append(self._priv)
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def step(
         self, actions: np.ndarray
@@ -381,6 +417,9 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.t_obs = np.where(act, b - self.window_ms, self.t_obs)
         self.t_obs[resetting] = 0.0
         obs, rew, last = self._advance(np.ones(self.num_envs, dtype=bool))
+        if self._reward_norm is not None and act.any():
+            idx = np.flatnonzero(act)
+            rew[idx] = self._reward_norm([self._keys[i] for i in idx], rew[idx])
         rew[resetting] = 0.0
         trunc = last & act
         self._needs_reset = trunc.copy()
