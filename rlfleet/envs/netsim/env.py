@@ -96,6 +96,7 @@ class NetSimEnv(gym.Env):
         reward_norm: str = "none",
         reward_norm_coeff: float = 1e-3,
         privileged: bool = False,
+        curriculum: bool = False,
         mss: int = 1252,
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
@@ -128,6 +129,11 @@ class NetSimEnv(gym.Env):
             RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
         )
         self.privileged = bool(privileged)
+        if curriculum:
+            raise ConfigError(
+                "curriculum = true runs on the compiled engine (NetSimVectorEnv, what training "
+                "uses); it is not available with the options that need the event engine"
+            )
         if history < 0:
             raise ConfigError(f"history must be >= 0, got {history}")
         self._scenario_spec = scenario

@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from rlfleet.envs.netsim import fast
+from rlfleet.envs.netsim.curriculum import Curriculum
 from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
 from rlfleet.envs.netsim.fast_features import summarise_window
@@ -26,7 +27,7 @@ from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
 from rlfleet.envs.netsim.receivers import receiver_profile
 from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
-from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
+from rlfleet.envs.netsim.scenarios.samplers import SAMPLER_PARAMS, SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, Trace, build_schedule
 from rlfleet.envs.netsim.schedule import ConstantSchedule, TableSchedule
 from rlfleet.errors import ConfigError
@@ -62,6 +63,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         reward_norm: str = "none",
         reward_norm_coeff: float = 1e-3,
         privileged: bool = False,
+        curriculum: bool = False,
         mss: int = 1252,
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
@@ -111,6 +113,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 get_scenario(s)
         self.num_envs = num_envs
         self._specs = specs
+        self.curriculum = self._make_curriculum(specs) if curriculum else None
         self.duration_ms = float(duration_s) * 1000.0
         self.window_ms = float(window_ms)
         # the constant Delta, or None when it is drawn per action (rounded to whole ms)
@@ -141,6 +144,16 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self._tab_index: dict[Trace, tuple[int, int, int]] = {}
         self.scenarios: list[Scenario | None] = [None] * num_envs
         self._rngs: list[np.random.Generator] = [np.random.default_rng(i) for i in range(num_envs)]
+
+    @staticmethod
+    def _make_curriculum(specs: list) -> Curriculum:
+        names = {s for s in specs if isinstance(s, str) and s in SAMPLERS}
+        if len(names) != 1 or len(names) != len({str(s) for s in specs}):
+            raise ConfigError(
+                f"curriculum = true needs one sampler scenario for every env "
+                f"({', '.join(SAMPLERS)}), got {sorted({str(s) for s in specs})}"
+            )
+        return Curriculum(SAMPLER_PARAMS[names.pop()].traces)
 
     # ------------------------------------------------------------------ storage
     def _alloc(self) -> None:
@@ -204,7 +217,8 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         if isinstance(spec, Scenario):
             sc = spec
         elif spec in SAMPLERS:
-            sc = sample_scenario(spec, rng)
+            w = self.curriculum.weights() if self.curriculum is not None else None
+            sc = sample_scenario(spec, rng, w)
         else:
             sc = get_scenario(spec)
         if sc.delay_ms != int(sc.delay_ms):
@@ -422,6 +436,15 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             rew[idx] = self._reward_norm([self._keys[i] for i in idx], rew[idx])
         rew[resetting] = 0.0
         trunc = last & act
+        if self.curriculum is not None:
+            for e in np.flatnonzero(trunc):
+                m = self.episode_metrics(int(e))
+                self.curriculum.record(
+                    self._keys[e],
+                    m["throughput_mbps"] / max(self.capacity_mbps[e], 1e-9),
+                    m.get("delay_p95_ms", 0.0),
+                    self.base_rtt_ms[e] / 2.0,
+                )
         self._needs_reset = trunc.copy()
         return obs, rew, np.zeros(self.num_envs, dtype=bool), trunc, self._info()
 

@@ -91,9 +91,15 @@ SAMPLER_PARAMS: dict[str, SamplerParams] = {
 }
 
 
-def draw(p: SamplerParams, rng: np.random.Generator) -> dict[str, float | int | str]:
-    """One raw draw of a sampler (no rejection): trace, delay_ms, scale, loss, queue."""
-    trace = p.traces[int(rng.integers(len(p.traces)))]
+def draw(
+    p: SamplerParams, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> dict[str, float | int | str]:
+    """One raw draw of a sampler (no rejection): trace, delay_ms, scale, loss, queue.
+    ``weights`` (over ``p.traces``) replace the uniform trace choice (a curriculum's)."""
+    if weights is None:
+        trace = p.traces[int(rng.integers(len(p.traces)))]
+    else:
+        trace = p.traces[int(rng.choice(len(p.traces), p=weights))]
     delay = uniform_log_int(rng, *p.delay)
     scale = 1.0 if rng.random() < p.p_scale1 else uniform_log(rng, *p.scale)
     loss = 0.0 if rng.random() < p.p_loss0 else uniform_log(rng, *p.loss)
@@ -126,8 +132,11 @@ def _scenario(d: dict, tag: str) -> Scenario:
 SAMPLERS = {name: (lambda rng, _n=name: sample_scenario(_n, rng)) for name in SAMPLER_PARAMS}
 
 
-def sample_scenario(sampler: str, rng: np.random.Generator) -> Scenario:
-    """Draw one scenario from a named sampler, redrawing paths the RL flow cannot fill."""
+def sample_scenario(
+    sampler: str, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> Scenario:
+    """Draw one scenario from a named sampler, redrawing paths the RL flow cannot fill;
+    ``weights`` over the sampler's traces (``SAMPLER_PARAMS[sampler].traces``) bias the trace."""
     try:
         p = SAMPLER_PARAMS[sampler]
     except KeyError:
@@ -135,7 +144,7 @@ def sample_scenario(sampler: str, rng: np.random.Generator) -> Scenario:
             f"unknown sampler {sampler!r}; valid: {', '.join(SAMPLER_PARAMS)}"
         ) from None
     for _ in range(_MAX_REDRAWS):
-        d = draw(p, rng)
+        d = draw(p, rng, weights)
         if bdp_bytes(d["trace"], d["scale"], d["delay_ms"]) <= MAX_BDP_BYTES:
             return _scenario(d, sampler)
     raise ConfigError(f"sampler {sampler!r}: no fillable path in {_MAX_REDRAWS} draws")
