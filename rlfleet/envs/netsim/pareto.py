@@ -108,6 +108,7 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, ncols: int = 3
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     scenarios = list(dict.fromkeys(r["scenario"] for r in rows))
     schemes = list(dict.fromkeys(r["scheme"] for r in rows))
@@ -132,6 +133,12 @@ def plot_pareto(rows: Sequence[dict[str, Any]], path: str | Path, ncols: int = 3
                 [xs.mean()], [ys.mean()], s=70, color=colour[scheme], edgecolor="k", label=scheme
             )
         ax.set_xscale("log")
+        xs_all = [r["delay_p95_ms"] for r in rows if r["scenario"] == sc and r["delay_p95_ms"] > 0]
+        fmt = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(fmt)
+        # narrow delay ranges have no decade inside: label the minor ticks, briefly
+        wide = bool(xs_all) and max(xs_all) / min(xs_all) > 8
+        ax.xaxis.set_minor_formatter(NullFormatter() if wide else fmt)
         ax.invert_xaxis()
         ax.set_title(sc, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
