@@ -21,7 +21,11 @@ def load_greedy_policy(path: str) -> Callable[[np.ndarray], Any]:
     from rlfleet.agents.common.networks import eval_policy, load_network
 
     loaded = load_network(Path(path))
-    return GreedyPolicy(eval_policy(loaded.config, loaded.env, loaded.net, seed=0))
+    policy = GreedyPolicy(eval_policy(loaded.config, loaded.env, loaded.net, seed=0))
+    # what the policy was trained in: episode runners that build their own environment (netsim
+    # eval) take its observation and transport settings from here
+    policy.env_kwargs = dict(loaded.config.env.kwargs or {})
+    return policy
 
 
 class GreedyPolicy:
@@ -30,6 +34,7 @@ class GreedyPolicy:
 
     def __init__(self, policy: Any) -> None:
         self.policy = policy
+        self.env_kwargs: dict[str, Any] = {}
 
     def __call__(self, obs: np.ndarray) -> Any:
         action = self.policy.act(np.asarray(obs)[None], np.zeros(1))[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlfleet.agents.common.critic_check import check_critic_inputs
 from rlfleet.agents.impala.config import ImpalaConfig
 from rlfleet.agents.impala.messages import UNROLL_KIND
 from rlfleet.agents.spec import ActorSlot, AgentSpec
@@ -38,7 +39,9 @@ def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
 
 def check_env(config: Any, env: EnvSpec) -> None:
     """Box actions: a feed-forward network (the Gaussian head acts without a core) and no
-    kickstarting (distillation is over Discrete actions)."""
+    kickstarting (distillation is over Discrete actions). ``model.critic_inputs`` must fit the
+    observations."""
+    check_critic_inputs(config.model.critic_inputs, env.obs_shape, config.env.normalize_obs)
     if env.discrete:
         return
     if config.model.core != "none":

@@ -58,6 +58,13 @@ class ActorCriticSection:
     state_dependent_std: bool = field(
         False, "Box actions: the log-std is a layer of the features (else one learned vector)."
     )
+    critic_inputs: int = field(
+        0,
+        "The last N observation entries are critic-only: the value function sees them, the "
+        "policy never does (privileged features such as netsim's privileged = true; "
+        "evaluation runs without them).",
+        ge=0,
+    )
 
     def validate(self) -> None:
         for name, value, valid in (

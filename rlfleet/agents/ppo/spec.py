@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlfleet.agents.common.critic_check import check_critic_inputs
 from rlfleet.agents.ppo.config import PPOConfig
 from rlfleet.agents.ppo.messages import ROLLOUT_KIND, message_check
 from rlfleet.agents.spec import ActorSlot, AgentSpec
@@ -36,6 +37,11 @@ def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
     return head_policy(config, env, net, seed)
 
 
+def check_env(config: Any, env: EnvSpec) -> None:
+    """``model.critic_inputs`` must fit the observations."""
+    check_critic_inputs(config.model.critic_inputs, env.obs_shape, config.env.normalize_obs)
+
+
 SPEC = AgentSpec(
     name="ppo",
     title="PPO",
@@ -45,6 +51,7 @@ SPEC = AgentSpec(
     make_acting=_acting,
     make_learner=_learner,
     message_check=message_check,
+    check_env=check_env,
     action_kinds=("discrete", "continuous"),
     make_eval_policy=_eval_policy,
     preload=("rlfleet.agents.ppo.acting", "rlfleet.agents.ppo.learner"),

@@ -299,6 +299,9 @@ class Network:
             f.largest_acked = newest[0]
             lrtt = now - newest[1]
             f.latest_rtt = lrtt
+            if now > f.srtt_mark:  # the srtt settled before this ms (the receiver's timer)
+                f.srtt_prev = f.srtt
+                f.srtt_mark = now
             if not f.has_rtt:
                 f.has_rtt = True
                 f.min_rtt = lrtt
@@ -355,7 +358,7 @@ class Network:
         if f.rx_pending >= f.ack_every or gap:
             self._send_ack(f, now)
         elif f.rx_pending == 1:
-            t = now + f.ack_timer_ms
+            t = now + f.rx_ack_timer(now)
             f.rx_timer_at = t
             heapq.heappush(self._heap, (t, next(self._seq), _EV_RXTIMER, f, 0, 0.0))
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from rlfleet.envs.netsim.cc.base import External
 from rlfleet.envs.netsim.cc.registry import make_controller
+from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.engine import Network
 from rlfleet.envs.netsim.features import (
     COMPACT_FIELDS,
@@ -33,6 +34,9 @@ from rlfleet.envs.netsim.features import (
     summarise,
 )
 from rlfleet.envs.netsim.flow import Flow
+from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
+from rlfleet.envs.netsim.receivers import receiver_profile
+from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
@@ -49,16 +53,26 @@ class NetSimEnv(gym.Env):
             or a :class:`Scenario`.
         duration_s: episode length in simulated seconds (Pantheon runs 30 s).
         window_ms: observation window (mvfst-rl ``cc_env_time_window_ms``).
-        action_delay_ms: Delta; 0 = synchronous.
+        action_delay_ms: Delta in ms (0 = synchronous), or a distribution drawn per action
+            (``"uniform:5,90"``, ``"lognormal:20,0.6,90"``, ``"empirical:FILE"``; see
+            :mod:`.delays`).
         history: number of past actions in the observation (20 in mvfst-rl training).
         actions: mvfst-rl action string.
         compact: 7-field observation instead of 20.
-        reward_kind: ``log`` (mvfst-rl main) or ``linear`` (paper era).
-        reward_coeffs: (throughput, delay, loss) factors.
+        reward_kind: ``log`` (mvfst-rl main), ``linear`` (paper era), ``aurora`` or ``orca``.
+        reward_coeffs: (throughput, delay, loss) factors of ``log`` / ``linear``.
+        loss_penalty: subtract this times the window's loss rate.
+        reward_norm: ``none``, ``capacity`` (throughput / capacity, delay / base RTT) or
+            ``running`` (per-path running mean / std); formulas in :mod:`.rewards`.
+        reward_norm_coeff: EMA coefficient of ``running``.
+        privileged: append the path's ground truth (:mod:`.privileged`) to the observation,
+            for a critic that sees it (``model.critic_inputs``).
         max_delay: reward uses the window max of the delay (else the mean).
         mss: packet size in bytes (mvfst: 1252).
         init_cwnd, min_cwnd, max_cwnd: in packets (mvfst: 10, 2, 2000).
-        ack_every: receiver ACK frequency.
+        receiver: ``pantheon`` (ACK every 2, kernel TCP) or ``mvfst`` (ACK every 10, srtt/4
+            timer, 5/4 RTT time threshold, 50 ms initial RTT); see :mod:`.receivers`.
+        ack_every: receiver ACK frequency (default: the receiver profile's).
         competing: classic schemes (e.g. ``["cubic"]``) of extra flows sharing the bottleneck.
         competing_start_s: start time of those flows.
     """
@@ -71,18 +85,24 @@ class NetSimEnv(gym.Env):
         *,
         duration_s: float = 30.0,
         window_ms: float = 100.0,
-        action_delay_ms: float = 0.0,
+        action_delay_ms: float | str = 0.0,
         history: int = 20,
         actions: str = DEFAULT_ACTIONS,
         compact: bool = False,
         reward_kind: str = "log",
         reward_coeffs: tuple[float, float, float] = (1.0, 0.2, 0.0),
         max_delay: bool = True,
+        loss_penalty: float = 0.0,
+        reward_norm: str = "none",
+        reward_norm_coeff: float = 1e-3,
+        privileged: bool = False,
+        curriculum: bool = False,
         mss: int = 1252,
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
         max_cwnd: float = 2000.0,
-        ack_every: int = 2,
+        ack_every: int | None = None,
+        receiver: str = "pantheon",
         competing: list[str] | tuple[str, ...] = (),
         competing_start_s: float = 0.0,
     ) -> None:
@@ -90,17 +110,38 @@ class NetSimEnv(gym.Env):
             raise ConfigError(
                 f"need window_ms > 0 and duration_s*1000 >= window_ms, got {window_ms}, {duration_s}"
             )
-        if not action_delay_ms >= 0:
-            raise ConfigError(f"action_delay_ms must be >= 0, got {action_delay_ms!r}")
-        if reward_kind not in ("log", "linear"):
-            raise ConfigError(f"unknown reward_kind {reward_kind!r}; valid: log, linear")
+        self.action_delay = parse_action_delay(action_delay_ms)
+        self.receiver = receiver_profile(receiver, ack_every)
+        self.reward_spec = RewardSpec(
+            reward_kind,
+            tuple(float(c) for c in reward_coeffs),
+            bool(max_delay),
+            float(loss_penalty),
+            reward_norm,
+            float(reward_norm_coeff),
+        )
+        if compact and not self.reward_spec.engine_native:
+            raise ConfigError(
+                "compact observations support reward_kind log / linear without loss_penalty or "
+                f"capacity normalisation; got {self.reward_spec}"
+            )
+        self._reward_norm = (
+            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
+        )
+        self.privileged = bool(privileged)
+        if curriculum:
+            raise ConfigError(
+                "curriculum = true runs on the compiled engine (NetSimVectorEnv, what training "
+                "uses); it is not available with the options that need the event engine"
+            )
         if history < 0:
             raise ConfigError(f"history must be >= 0, got {history}")
         self._scenario_spec = scenario
         self._validate_scenario(scenario)
         self.duration_ms = float(duration_s) * 1000.0
         self.window_ms = float(window_ms)
-        self.action_delay_ms = float(action_delay_ms)
+        # the constant Delta, or None when it is drawn per action
+        self.action_delay_ms = self.action_delay.fixed
         self.action_table = parse_actions(actions)
         self.compact = bool(compact)
         self.reward_kind = reward_kind
@@ -110,7 +151,7 @@ class NetSimEnv(gym.Env):
         self.init_cwnd = float(init_cwnd)
         self.min_cwnd = float(min_cwnd)
         self.max_cwnd = float(max_cwnd)
-        self.ack_every = int(ack_every)
+        self.ack_every = self.receiver["ack_every"]
         self.competing = tuple(competing)
         for s in self.competing:
             make_controller(s)  # validate names now
@@ -119,6 +160,7 @@ class NetSimEnv(gym.Env):
         self.n_actions = len(self.action_table)
         self.history_size = int(history)
         self.obs_len = 5 * n_fields + self.history_size * (self.n_actions + 1)
+        self.obs_len += N_PRIVILEGED if self.privileged else 0
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (self.obs_len,), np.float32)
         self.action_space = gym.spaces.Discrete(self.n_actions)
         self._builder = StateBuilder(self.mss, self.compact)
@@ -162,7 +204,7 @@ class NetSimEnv(gym.Env):
             init_cwnd=self.init_cwnd,
             min_cwnd=self.min_cwnd,
             max_cwnd=self.max_cwnd,
-            ack_every=self.ack_every,
+            **self.receiver,
         )
         self.flow.recorder = []
         for i, scheme in enumerate(self.competing):
@@ -187,7 +229,10 @@ class NetSimEnv(gym.Env):
         a = int(action)
         if not 0 <= a < self.n_actions:
             raise ConfigError(f"action {action!r} out of range; valid: 0..{self.n_actions - 1}")
-        t_apply = min(self._t + self.action_delay_ms, self.duration_ms)
+        delay = self.action_delay_ms
+        if delay is None:
+            delay = float(self.action_delay.sample(self.np_random, 1)[0])
+        t_apply = min(self._t + delay, self.duration_ms)
         # while the action is in flight the simulator keeps going with the old cwnd; windows
         # closing before it lands are dropped, as mvfst-rl's try_to_lock skip does
         b = self._t + self.window_ms
@@ -204,6 +249,9 @@ class NetSimEnv(gym.Env):
         self._applied_at = t_apply
         self.net.kick(f)
         obs, r, truncated, info = self._advance(b - self.window_ms)
+        if self._reward_norm is not None and info["n_events"]:
+            key = path_key(self.scenario.name, self.scenario.tags)
+            r = float(self._reward_norm([key], np.array([r]))[0])
         return obs, r, False, truncated, info
 
     def _advance(self, t_from: float) -> tuple[np.ndarray, float, bool, dict[str, Any]]:
@@ -224,14 +272,23 @@ class NetSimEnv(gym.Env):
         self._t = b
         self.emitted += 1
         summary = summarise(states, self.compact)
-        obs = np.concatenate([summary, self._history.vector()]).astype(np.float32)
-        r = reward(
-            states,
-            self.reward_kind,
-            self.reward_coeffs,
-            max_delay=self.max_delay,
-            compact=self.compact,
-        )
+        parts = [summary, self._history.vector()]
+        if self.privileged:
+            parts.append(privileged_features(self.scenario))
+        obs = np.concatenate(parts).astype(np.float32)
+        if self.reward_spec.kind in ("log", "linear") and self.reward_spec.engine_native:
+            r = reward(
+                states,
+                self.reward_kind,
+                self.reward_coeffs,
+                max_delay=self.max_delay,
+                compact=self.compact,
+            )
+        else:
+            sc = self.scenario
+            r = window_rewards(
+                summary[None], self.reward_spec, [sc.capacity_mbps], [sc.base_rtt_ms], self.mss
+            )[0]
         return obs, float(r), last, self._info(states)
 
     def _info(self, states: np.ndarray) -> dict[str, Any]:

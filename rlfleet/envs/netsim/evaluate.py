@@ -28,6 +28,7 @@ import numpy as np
 from rlfleet.envs.netsim.cc.registry import make_controller
 from rlfleet.envs.netsim.engine import Network
 from rlfleet.envs.netsim.flow import Flow
+from rlfleet.envs.netsim.pareto import dominance, plot_pareto, write_dominance
 from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
 from rlfleet.errors import ConfigError
 
@@ -133,6 +134,28 @@ def run_classic(
     return network_metrics(net, sc.delay_ms)
 
 
+#: keys of a learned policy's training env kwargs that its evaluation env must share (what it
+#: observes and how its connection behaves); rewards, samplers and privileged inputs are not
+POLICY_ENV_KEYS = (
+    "actions",
+    "history",
+    "compact",
+    "window_ms",
+    "mss",
+    "init_cwnd",
+    "min_cwnd",
+    "max_cwnd",
+    "receiver",
+    "ack_every",
+)
+
+
+def policy_env_kwargs(policy: Any) -> dict[str, Any]:
+    """The :data:`POLICY_ENV_KEYS` of a policy's ``env_kwargs`` attribute (if it has one)."""
+    kw = getattr(policy, "env_kwargs", None) or {}
+    return {k: v for k, v in kw.items() if k in POLICY_ENV_KEYS}
+
+
 def run_policy(
     sc: Scenario,
     policy: Policy,
@@ -145,7 +168,9 @@ def run_policy(
     episode of NetSimEnv and measure."""
     from rlfleet.envs.netsim.env import NetSimEnv  # gymnasium only when needed
 
-    env = NetSimEnv(sc, duration_s=duration_s, **(env_kwargs or {}))
+    # the policy's own observation/transport settings (from its training config), then ours
+    kwargs = {**policy_env_kwargs(policy), **(env_kwargs or {})}
+    env = NetSimEnv(sc, duration_s=duration_s, **kwargs)
     obs, _ = env.reset(seed=seed)
     reset_memory = getattr(policy, "reset", None)  # policies with an LSTM core start afresh
     if callable(reset_memory):
@@ -182,13 +207,16 @@ def evaluate(
     if not cfg.scenarios or not cfg.schemes or not cfg.seeds:
         raise ConfigError("evaluation needs at least one scenario, one scheme and one seed")
     for s in cfg.schemes:
-        if s not in cfg.policies:
-            make_controller(s)  # raise early on unknown names
+        for part in s.split("+"):  # "a+b": flows of a and b sharing the bottleneck
+            if part not in cfg.policies:
+                make_controller(part)  # raise early on unknown names
     rows: list[dict[str, Any]] = []
     for sc in cfg.scenarios:
         for scheme in cfg.schemes:
             for seed in cfg.seeds:
-                if scheme in cfg.policies:
+                if "+" in scheme:
+                    m = _run_shared(sc, scheme, cfg, seed)
+                elif scheme in cfg.policies:
                     if cfg.n_flows != 1:
                         raise ConfigError("learned policies run one flow; use --flows 1")
                     m = run_policy(
@@ -213,6 +241,45 @@ def evaluate(
     return rows
 
 
+def run_shared(
+    sc: Scenario,
+    members: Sequence[str | Policy],
+    *,
+    duration_s: float = 30.0,
+    seed: int = 0,
+    interval_s: float = 10.0,
+    env_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One flow per member (classic scheme name or learned policy) sharing the bottleneck,
+    ``interval_s`` apart (:func:`.multiflow.run_mixed`); learned flows run in the setup of the
+    first policy's ``env_kwargs``. Metrics include each flow's and Jain's index."""
+    from rlfleet.envs.netsim.multiflow import run_mixed
+
+    learned = [m for m in members if not isinstance(m, str)]
+    kwargs = {**(policy_env_kwargs(learned[0]) if learned else {}), **(env_kwargs or {})}
+    net = run_mixed(
+        sc, members, duration_s=duration_s, seed=seed, interval_s=interval_s, env_kwargs=kwargs
+    )
+    return network_metrics(net, sc.delay_ms)
+
+
+def _run_shared(sc: Scenario, scheme: str, cfg: EvalConfig, seed: int) -> dict[str, Any]:
+    """Scheme ``a+b+...``: one flow per part on the bottleneck, ``interval_s`` apart."""
+    return run_shared(
+        sc,
+        [cfg.policies.get(p, p) for p in scheme.split("+")],
+        duration_s=cfg.duration_s,
+        seed=seed,
+        interval_s=cfg.interval_s,
+        env_kwargs=cfg.env_kwargs,
+    )
+
+
+def _mean(values: Iterable[float]) -> float:
+    vals = [v for v in values if not math.isnan(v)]
+    return float(np.mean(vals)) if vals else math.nan
+
+
 def summarise_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean of each metric over seeds, per (scenario, scheme)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -224,6 +291,11 @@ def summarise_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         for k in METRICS:
             vals = [r[k] for r in rs if not math.isnan(r[k])]
             row[k] = float(np.mean(vals)) if vals else math.nan
+        n_flows = len(rs[0].get("flows", []))
+        if n_flows > 1:  # each flow's mean throughput, in start order
+            row["flow_throughput_mbps"] = [
+                _mean([r["flows"][i]["throughput_mbps"] for r in rs]) for i in range(n_flows)
+            ]
         out.append(row)
     return out
 
@@ -243,19 +315,31 @@ def write_results(rows: list[dict[str, Any]], out_dir: str | Path, meta: dict[st
             return [clean(x) for x in v]
         return v
 
-    doc = {"meta": meta, "summary": clean(summary), "runs": clean(rows)}
+    dom = dominance(summary)
+    doc = {"meta": meta, "summary": clean(summary), "dominance": clean(dom), "runs": clean(rows)}
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(doc, indent=1))
     tmp.replace(out / "results.json")
     with open(out / "summary.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["scenario", "scheme", "runs", *METRICS])
+        w = csv.DictWriter(
+            fh, fieldnames=["scenario", "scheme", "runs", *METRICS, "flow_throughput_mbps"]
+        )
         w.writeheader()
         for r in summary:
             w.writerow(
                 {k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
             )
     pngs = plot_results(rows, out)
-    return {"json": str(out / "results.json"), "csv": str(out / "summary.csv"), "png": pngs}
+    pareto = plot_pareto(rows, out / "pareto.png")
+    write_dominance(dom, out / "dominance.csv")
+    return {
+        "json": str(out / "results.json"),
+        "csv": str(out / "summary.csv"),
+        "png": pngs,
+        "pareto": pareto,
+        "dominance": str(out / "dominance.csv"),
+        "dominance_rows": dom,
+    }
 
 
 def plot_results(rows: list[dict[str, Any]], out_dir: Path) -> list[str]:

@@ -35,6 +35,8 @@ class Flow:
         "max_cwnd",
         "ack_every",
         "ack_timer_ms",
+        "ack_timer_srtt",
+        "time_threshold",
         "ack_size",
         "started",
         "cwnd",
@@ -47,6 +49,8 @@ class Flow:
         "inflight",
         "has_rtt",
         "srtt",
+        "srtt_prev",
+        "srtt_mark",
         "rttvar",
         "min_rtt",
         "latest_rtt",
@@ -97,6 +101,9 @@ class Flow:
         ack_every: int = 2,
         ack_timer_ms: float = 25.0,
         ack_size: int = 64,
+        ack_timer_srtt: float = 0.0,
+        time_threshold: float = 1.125,
+        initial_rtt_ms: float = INITIAL_RTT_MS,
     ) -> None:
         if not 0 < min_cwnd <= init_cwnd <= max_cwnd:
             raise ConfigError(
@@ -104,6 +111,11 @@ class Flow:
             )
         if ack_every < 1:
             raise ConfigError(f"ack_every must be >= 1, got {ack_every}")
+        if not (ack_timer_srtt >= 0 and time_threshold >= 1 and initial_rtt_ms > 0):
+            raise ConfigError(
+                "need ack_timer_srtt >= 0, time_threshold >= 1, initial_rtt_ms > 0, got "
+                f"{ack_timer_srtt}, {time_threshold}, {initial_rtt_ms}"
+            )
         if not 1 <= mss <= 1504 * 64:
             raise ConfigError(f"mss must be in [1, 96256] bytes, got {mss}")
         self.idx = idx
@@ -114,6 +126,8 @@ class Flow:
         self.max_cwnd = float(max_cwnd)
         self.ack_every = int(ack_every)
         self.ack_timer_ms = float(ack_timer_ms)
+        self.ack_timer_srtt = float(ack_timer_srtt)
+        self.time_threshold = float(time_threshold)
         self.ack_size = int(ack_size)
         self.started = False
         self.cwnd = float(init_cwnd)
@@ -126,8 +140,12 @@ class Flow:
         self.suspects: deque[tuple] = deque()  # unacked but below the largest acked
         self.inflight = 0
         self.has_rtt = False
-        self.srtt = INITIAL_RTT_MS
-        self.rttvar = INITIAL_RTT_MS / 2
+        self.srtt = float(initial_rtt_ms)
+        self.rttvar = float(initial_rtt_ms) / 2
+        # srtt before the updates of ms ``srtt_mark``: the receiver's timer reads the srtt as
+        # settled before the current ms, so the order of same-ms events cannot change it
+        self.srtt_prev = self.srtt
+        self.srtt_mark = -_INF
         self.min_rtt = _INF
         self.latest_rtt = 0.0
         self.rtt_standing = 0.0
@@ -172,10 +190,21 @@ class Flow:
         """True if a packet sent at ``t_sent`` belongs to the current recovery period."""
         return t_sent <= self.recovery_start
 
+    def rx_ack_timer(self, now: float) -> float:
+        """Delayed-ACK timer (ms): ``ack_timer_ms``, or ``min(ack_timer_srtt * srtt,
+        ack_timer_ms)`` when ``ack_timer_srtt > 0`` (mvfst: srtt / 4, at most 25 ms). The
+        receiver has no RTT estimate of its own here, so it uses the sender's."""
+        if self.ack_timer_srtt > 0:
+            srtt = self.srtt_prev if now <= self.srtt_mark else self.srtt
+            t = self.ack_timer_srtt * srtt
+            return t if t < self.ack_timer_ms else self.ack_timer_ms
+        return self.ack_timer_ms
+
     def loss_delay(self) -> float:
-        """RFC 9002 time threshold for declaring a packet lost: 9/8 RTT, at least 1 ms."""
+        """RFC 9002 time threshold for declaring a packet lost: ``time_threshold`` (9/8) RTT,
+        at least 1 ms."""
         r = self.srtt if self.srtt > self.latest_rtt else self.latest_rtt
-        r *= 1.125
+        r *= self.time_threshold
         return r if r > 1.0 else 1.0
 
     def clamp_cwnd(self) -> None:

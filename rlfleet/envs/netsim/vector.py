@@ -18,11 +18,16 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from rlfleet.envs.netsim import fast
+from rlfleet.envs.netsim.curriculum import Curriculum
+from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
 from rlfleet.envs.netsim.fast_features import summarise_window
 from rlfleet.envs.netsim.features import parse_actions
+from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
+from rlfleet.envs.netsim.receivers import receiver_profile
+from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
-from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
+from rlfleet.envs.netsim.scenarios.samplers import SAMPLER_PARAMS, SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, Trace, build_schedule
 from rlfleet.envs.netsim.schedule import ConstantSchedule, TableSchedule
 from rlfleet.errors import ConfigError
@@ -48,28 +53,49 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         *,
         duration_s: float = 30.0,
         window_ms: float = 100.0,
-        action_delay_ms: float = 0.0,
+        action_delay_ms: float | str = 0.0,
         history: int = 20,
         actions: str = DEFAULT_ACTIONS,
         reward_kind: str = "log",
         reward_coeffs: tuple[float, float, float] = (1.0, 0.2, 0.0),
         max_delay: bool = True,
+        loss_penalty: float = 0.0,
+        reward_norm: str = "none",
+        reward_norm_coeff: float = 1e-3,
+        privileged: bool = False,
+        curriculum: bool = False,
         mss: int = 1252,
         init_cwnd: float = 10.0,
         min_cwnd: float = 2.0,
         max_cwnd: float = 2000.0,
-        ack_every: int = 2,
-        ack_timer_ms: float = 25.0,
+        ack_every: int | None = None,
+        ack_timer_ms: float | None = None,
+        receiver: str = "pantheon",
     ) -> None:
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
-        if reward_kind not in ("log", "linear"):
-            raise ConfigError(f"unknown reward_kind {reward_kind!r}; valid: log, linear")
-        for name, v in (("window_ms", window_ms), ("action_delay_ms", action_delay_ms)):
-            if v < 0 or v != int(v) or (name == "window_ms" and v == 0):
+        self.reward_spec = RewardSpec(
+            reward_kind,
+            tuple(float(c) for c in reward_coeffs),
+            bool(max_delay),
+            float(loss_penalty),
+            reward_norm,
+            float(reward_norm_coeff),
+        )
+        self._reward_norm = (
+            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
+        )
+        self.privileged = bool(privileged)
+        self.action_delay = parse_action_delay(action_delay_ms)
+        fixed = self.action_delay.fixed
+        for name, v in (("window_ms", window_ms), ("action_delay_ms", fixed)):
+            if v is not None and (v < 0 or v != int(v) or (name == "window_ms" and v == 0)):
                 raise ConfigError(
                     f"{name} must be a whole number of ms (>0 for the window), got {v}"
                 )
+        self.receiver = receiver_profile(receiver, ack_every)
+        if ack_timer_ms is not None:
+            self.receiver["ack_timer_ms"] = float(ack_timer_ms)
         if duration_s * 1000 < window_ms:
             raise ConfigError(
                 f"duration_s*1000 must be >= window_ms, got {duration_s}, {window_ms}"
@@ -87,9 +113,12 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 get_scenario(s)
         self.num_envs = num_envs
         self._specs = specs
+        self.curriculum = self._make_curriculum(specs) if curriculum else None
         self.duration_ms = float(duration_s) * 1000.0
         self.window_ms = float(window_ms)
-        self.action_delay_ms = float(action_delay_ms)
+        # the constant Delta, or None when it is drawn per action (rounded to whole ms)
+        self.action_delay_ms = fixed
+        self._delay_rng = np.random.default_rng(0)
         self.action_table = parse_actions(actions)
         self.n_actions = len(self.action_table)
         self.history_size = int(history)
@@ -102,9 +131,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             float(min_cwnd),
             float(max_cwnd),
         )
-        self.ack_every = int(ack_every)
-        self.ack_timer_ms = float(ack_timer_ms)
+        self.ack_every = int(self.receiver["ack_every"])
+        self.ack_timer_ms = float(self.receiver["ack_timer_ms"])
         obs_len = 100 + self.history_size * (self.n_actions + 1)
+        obs_len += N_PRIVILEGED if self.privileged else 0
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (obs_len,), np.float32)
         self.single_action_space = gym.spaces.Discrete(self.n_actions)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -114,6 +144,16 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self._tab_index: dict[Trace, tuple[int, int, int]] = {}
         self.scenarios: list[Scenario | None] = [None] * num_envs
         self._rngs: list[np.random.Generator] = [np.random.default_rng(i) for i in range(num_envs)]
+
+    @staticmethod
+    def _make_curriculum(specs: list) -> Curriculum:
+        names = {s for s in specs if isinstance(s, str) and s in SAMPLERS}
+        if len(names) != 1 or len(names) != len({str(s) for s in specs}):
+            raise ConfigError(
+                f"curriculum = true needs one sampler scenario for every env "
+                f"({', '.join(SAMPLERS)}), got {sorted({str(s) for s in specs})}"
+            )
+        return Curriculum(SAMPLER_PARAMS[names.pop()].traces)
 
     # ------------------------------------------------------------------ storage
     def _alloc(self) -> None:
@@ -143,6 +183,9 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self._needs_reset = np.zeros(B, dtype=bool)
         self.capacity_mbps = np.zeros(B)
         self.bdp_packets = np.zeros(B)
+        self.base_rtt_ms = np.zeros(B)
+        self._priv = np.zeros((B, N_PRIVILEGED), dtype=np.float32)
+        self._keys = [""] * B
 
     def _sched_params(self, tr: Trace) -> list[int]:
         s = build_schedule(tr)
@@ -174,7 +217,8 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         if isinstance(spec, Scenario):
             sc = spec
         elif spec in SAMPLERS:
-            sc = sample_scenario(spec, rng)
+            w = self.curriculum.weights() if self.curriculum is not None else None
+            sc = sample_scenario(spec, rng, w)
         else:
             sc = get_scenario(spec)
         if sc.delay_ms != int(sc.delay_ms):
@@ -190,6 +234,8 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         c[fast.C_MSS], c[fast.C_ACKSZ] = self.mss, 64
         c[fast.C_ACKEV], c[fast.C_ACKTM] = self.ack_every, self.ack_timer_ms
         c[fast.C_MINCW], c[fast.C_MAXCW] = self.min_cwnd, self.max_cwnd
+        c[fast.C_TTHR] = self.receiver["time_threshold"]
+        c[fast.C_ATSRTT] = self.receiver["ack_timer_srtt"]
         for col, v in (
             (fast.C_UPK, sc.up_queue_packets),
             (fast.C_UBY, sc.up_queue_bytes),
@@ -204,9 +250,11 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.ist[e, fast.I_RNG] = int(rng.integers(2**31))
         self.fst[e] = 0.0
         self.fst[e, fast.F_CWND] = self.init_cwnd
-        self.fst[e, fast.F_SRTT] = 333.0
-        self.fst[e, fast.F_RTTVAR] = 333.0 / 2
+        self.fst[e, fast.F_SRTT] = self.receiver["initial_rtt_ms"]
+        self.fst[e, fast.F_RTTVAR] = self.receiver["initial_rtt_ms"] / 2
         self.fst[e, fast.F_MINRTT] = np.inf
+        self.fst[e, fast.F_SRTTPREV] = self.fst[e, fast.F_SRTT]
+        self.fst[e, fast.F_SRTTMARK] = -np.inf
         self.fst[e, fast.F_RXTIMER] = -1.0
         self.owd[e] = 0
         self.rxbytes[e] = 0.0
@@ -218,6 +266,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.skipped[e] = 0
         self.capacity_mbps[e] = sc.capacity_mbps
         self.bdp_packets[e] = sc.bdp_packets(self.mss)
+        self.base_rtt_ms[e] = sc.base_rtt_ms
+        self._keys[e] = path_key(sc.name, sc.tags)
+        if self.privileged:
+            self._priv[e] = privileged_features(sc)
         # the flow starts at t = 0 with its initial window, as the event engine's flow start
         only = np.zeros(self.num_envs, dtype=bool)
         only[e] = True
@@ -233,6 +285,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 else [seed + i for i in range(self.num_envs)]
             )
             self._rngs = [np.random.default_rng(s) for s in seeds]
+            self._delay_rng = np.random.default_rng([int(seeds[0]), 0x5EED])
         spec = (options or {}).get("scenario")
         mask = np.ones(self.num_envs, dtype=bool)
         for e in range(self.num_envs):
@@ -299,14 +352,23 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 self.nvalid,
                 self.coeffs,
                 self.max_delay,
-                self.reward_kind == "log",
+                self.reward_spec.kind == "log",
                 pending,
             )
             self.ist[pending, fast.I_NEV] = 0
             is_last = pending & (b >= self.duration_ms)
             done = pending & ((self.nvalid > 0) | is_last)
             obs_out[done] = self.out[done]
-            rew_out[done] = self.rew[done]
+            if self.reward_spec.engine_native:
+                rew_out[done] = self.rew[done]
+            else:
+                rew_out[done] = window_rewards(
+                    self.out[done],
+                    self.reward_spec,
+                    self.capacity_mbps[done],
+                    self.base_rtt_ms[done],
+                    self.mss,
+                )
             last |= is_last & done
             pending &= ~done
         self.t_obs = np.where(mask, b, self.t_obs)
@@ -318,7 +380,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         if H:
             hist[np.arange(B)[:, None], np.arange(H)[None, :], self.hist_a] = 1.0
             hist[:, :, A] = self.hist_c
-        return np.concatenate([summary, hist.reshape(B, -1)], axis=1).astype(np.float32)
+        parts = [summary, hist.reshape(B, -1)]
+        if self.privileged:
+            parts.append(self._priv)
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def step(
         self, actions: np.ndarray
@@ -332,7 +397,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             self._reset_env(int(e), self._specs[e])
         # while the actions are in flight the simulator runs on; windows closing before they
         # land are dropped (events discarded), as mvfst-rl's try_to_lock skip
-        t_apply = np.minimum(self.t_obs + self.action_delay_ms, self.duration_ms)
+        delay = self.action_delay_ms
+        if delay is None:
+            delay = np.rint(self.action_delay.sample(self._delay_rng, self.num_envs))
+        t_apply = np.minimum(self.t_obs + delay, self.duration_ms)
         b = self.t_obs + self.window_ms
         drop = act & (b < t_apply) & (b < self.duration_ms)
         while drop.any():
@@ -363,8 +431,20 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.t_obs = np.where(act, b - self.window_ms, self.t_obs)
         self.t_obs[resetting] = 0.0
         obs, rew, last = self._advance(np.ones(self.num_envs, dtype=bool))
+        if self._reward_norm is not None and act.any():
+            idx = np.flatnonzero(act)
+            rew[idx] = self._reward_norm([self._keys[i] for i in idx], rew[idx])
         rew[resetting] = 0.0
         trunc = last & act
+        if self.curriculum is not None:
+            for e in np.flatnonzero(trunc):
+                m = self.episode_metrics(int(e))
+                self.curriculum.record(
+                    self._keys[e],
+                    m["throughput_mbps"] / max(self.capacity_mbps[e], 1e-9),
+                    m.get("delay_p95_ms", 0.0),
+                    self.base_rtt_ms[e] / 2.0,
+                )
         self._needs_reset = trunc.copy()
         return obs, rew, np.zeros(self.num_envs, dtype=bool), trunc, self._info()
 

@@ -23,13 +23,16 @@ def get_scenario(name: str) -> Scenario:
 
 
 def resolve_scenarios(names: list[str]) -> list[Scenario]:
-    """Names, numbers, ``calibrated``/``all``, or TOML paths -> scenarios."""
+    """Names, numbers, ``calibrated`` / ``heldout`` (the 12 others) / ``all``, or TOML paths ->
+    scenarios."""
     out: list[Scenario] = []
     for n in names:
         if n == "all":
             out.extend(PANTHEON.values())
         elif n == "calibrated":
             out.extend(PANTHEON[c] for c in CALIBRATED)
+        elif n == "heldout":  # the 12 scenarios the samplers never draw from
+            out.extend(s for name, s in PANTHEON.items() if name not in CALIBRATED)
         elif n.endswith(".toml"):
             out.extend(load_scenarios(n))
         else:

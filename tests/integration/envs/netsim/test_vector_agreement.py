@@ -40,11 +40,21 @@ def _event_run(name: str, seed: int, acts: np.ndarray, **kw):
 
 
 @pytest.mark.parametrize(
-    ("policy", "delay_ms", "duration_s", "init_cwnd"),
-    [("walk", 0.0, 10.0, 10.0), ("noop", 0.0, 6.0, 60.0), ("walk", 150.0, 6.0, 10.0)],
+    ("policy", "delay_ms", "duration_s", "init_cwnd", "receiver"),
+    [
+        ("walk", 0.0, 10.0, 10.0, "pantheon"),
+        ("noop", 0.0, 6.0, 60.0, "pantheon"),
+        ("walk", 150.0, 6.0, 10.0, "pantheon"),
+        # mvfst's receiver: ACK every 10, srtt/4 timer, 5/4 RTT threshold, 50 ms initial RTT
+        ("walk", 50.0, 4.0, 10.0, "mvfst"),
+    ],
 )
-def test_vector_engine_agrees_with_event_engine(policy, delay_ms, duration_s, init_cwnd) -> None:
-    kw = dict(duration_s=duration_s, action_delay_ms=delay_ms, init_cwnd=init_cwnd)
+def test_vector_engine_agrees_with_event_engine(
+    policy, delay_ms, duration_s, init_cwnd, receiver
+) -> None:
+    kw = dict(
+        duration_s=duration_s, action_delay_ms=delay_ms, init_cwnd=init_cwnd, receiver=receiver
+    )
     n_steps = int(duration_s * 10) + 5
     acts = _actions(n_steps, len(NAMES), policy)
     v = NetSimVectorEnv(len(NAMES), scenario=NAMES, **kw)

@@ -9,8 +9,8 @@ from rlfleet.envs.netsim.rng import SplitMix64
 
 
 def test_rng_stream_matches_event_engine() -> None:
-    ist = np.zeros((1, fast.I_NI), dtype=np.int64)
-    ist[0, fast.I_RNG] = 987654321
+    ist = np.zeros(fast.I_NI, dtype=np.int64)  # one env's row, as run_until passes it
+    ist[fast.I_RNG] = 987654321
     r = SplitMix64(987654321)
     a = [fast._rand(ist, 0) for _ in range(1000)]
     b = [r.random() for _ in range(1000)]
