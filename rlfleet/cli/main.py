@@ -355,9 +355,21 @@ def cmd_netsim(args: argparse.Namespace) -> int:
     return int(netsim_main(args.args, policy_loader=load_greedy_policy) or 0)
 
 
+def _cwd_on_path() -> None:
+    """Make the current folder importable, as ``python -m`` does, so ``env.id =
+    "mymodule:MyEnv-v0"`` and ``env.entry_point`` find the user's module when run from its
+    folder (the console script's own ``sys.path[0]`` is its bin folder). Roles inherit it."""
+    import os
+
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: list[str] | None = None) -> int:
     start_time = time.time()
     args = build_parser().parse_args(argv)
+    _cwd_on_path()
     try:
         if args.command in ("train", "learner"):
             return cmd_train(args, start_time)
