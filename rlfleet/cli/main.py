@@ -9,6 +9,7 @@
     rlfleet replay --redis URL --run NAME                               the run's replay service
     rlfleet record ENV_ID (--policy MODULE:FUNCTION | --checkpoint PATH) --out FILE.npz
     rlfleet plot RUN [--out PNG]
+    rlfleet export RUN --format onnx|torchscript --out FILE   the acting network, checked
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
     rlfleet bench replay|cartpole|pendulum|netsim|transport|replay-service|minatar|demos|dagger [...]
@@ -141,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
+    p = sub.add_parser(
+        "export",
+        help="write a run's acting network (observation normalisation included) as ONNX or "
+        "TorchScript, checked against the run's policy on real observations",
+    )
+    p.add_argument("run", help="run folder (its best-evaluated policy) or checkpoint folder")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.add_argument(
+        "--check",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="observations of the run's environment the export is checked on (1000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the check's episodes (0)")
     sub.add_parser("presets", help="list the training presets")
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     p.add_argument("preset", nargs="?", default=None)
@@ -387,6 +404,15 @@ def main(argv: list[str] | None = None) -> int:
             from rlfleet.cli.plot import plot_run
 
             print(plot_run(args.run, args.out))
+            return 0
+        if args.command == "export":
+            from rlfleet.api.export import export_policy
+
+            print(
+                export_policy(
+                    args.run, args.format, args.out, check_observations=args.check, seed=args.seed
+                )
+            )
             return 0
         if args.command == "presets":
             from rlfleet.cli.presets import describe_presets
