@@ -10,6 +10,7 @@
     rlfleet record ENV_ID (--policy MODULE:FUNCTION | --checkpoint PATH) --out FILE.npz
     rlfleet plot RUN [--out PNG]
     rlfleet export RUN --format onnx|torchscript --out FILE   the acting network, checked
+    rlfleet tune PRESET --space FILE.toml --trials N [--study-dir DIR] [--set ...]   Optuna
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
     rlfleet bench replay|cartpole|pendulum|netsim|transport|replay-service|minatar|demos|dagger [...]
@@ -158,6 +159,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="observations of the run's environment the export is checked on (1000)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the check's episodes (0)")
+    p = sub.add_parser(
+        "tune",
+        help="hyperparameter search over a preset with Optuna (each trial a run folder; the "
+        "study in SQLite, resumable; the best config written as a preset)",
+    )
+    p.add_argument("preset", help="preset name or TOML file")
+    p.add_argument("--space", required=True, metavar="FILE.toml", help="the search space")
+    p.add_argument("--trials", type=int, required=True, metavar="N", help="finished trials")
+    p.add_argument("--study-dir", default=None, metavar="DIR", help="default: runs/tune-<preset>")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value of every trial (repeatable), e.g. run.max_seconds=60",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("solve_time", "return"),
+        default=None,
+        help="minimise seconds to solve (default with a solve threshold) or maximise the final "
+        "return",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed (0)")
     sub.add_parser("presets", help="list the training presets")
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     p.add_argument("preset", nargs="?", default=None)
@@ -209,6 +235,29 @@ def cmd_actor(args: argparse.Namespace) -> int:
         f"run {result.run}: {result.started} actor processes ({result.restarts} restarts); "
         f"ended: {result.stop_reason}"
     )
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from rlfleet.api.tune import tune
+
+    try:
+        summary = tune(
+            args.preset,
+            args.space,
+            args.trials,
+            study_dir=args.study_dir,
+            overrides=args.overrides,
+            objective=args.objective,
+            seed=args.seed,
+        )
+    except KeyboardInterrupt:
+        print("rlfleet tune: interrupted; run the same command again to resume the study")
+        return 130
+    print(summary.table)
+    if summary.best_preset:
+        print(f"best config written as a preset: {summary.best_preset}")
+    print(f"study: {summary.study_db} (run the same command with more --trials to extend it)")
     return 0
 
 
@@ -414,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
             return 0
+        if args.command == "tune":
+            return cmd_tune(args)
         if args.command == "presets":
             from rlfleet.cli.presets import describe_presets
 
