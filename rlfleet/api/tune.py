@@ -31,6 +31,7 @@ command again resumes it up to ``--trials`` finished trials. The objective is mi
 Each evaluation reports minus its mean return at the run's second (Optuna's median pruner
 stops trials that are worse than the median of earlier trials at the same time). At the end:
 a table of the trials, and the best trial's config written as a preset (``STUDY_DIR/best.toml``).
+Trial 0 of a new study is the preset's own values when they lie in the space (a baseline).
 Unknown keys and bad ranges are refused before any trial starts.
 """
 
@@ -278,6 +279,10 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
         load_if_exists=True,
     )
+    if not study.trials:  # trial 0 is the preset itself (when it lies in the space): a baseline
+        baseline = _baseline(params, base)
+        if baseline is not None:
+            study.enqueue_trial(baseline)
     study.set_user_attr("preset", str(preset))
     study.set_user_attr("objective", objective)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -309,6 +314,24 @@ def tune(
     while sum(t.state in finished for t in study.trials) < trials:
         study.optimize(run_trial, n_trials=1, catch=())
     return _summarize(study, params, preset, overrides, folder, db)
+
+
+def _baseline(params: list[Param], config: Any) -> dict[str, Any] | None:
+    """The base config's values as Optuna parameters, or None if one lies outside the space."""
+    out: dict[str, Any] = {}
+    for p in params:
+        section, key = p.name.split(".", 1)
+        value = getattr(getattr(config, section), key)
+        if p.kind == "categorical":
+            as_list = list(value) if isinstance(value, tuple) else value
+            if as_list not in list(p.choices):
+                return None
+            out[p.name] = list(p.choices).index(as_list)
+        elif p.low <= value <= p.high and (p.step is None or p.kind == "int"):
+            out[p.name] = value
+        else:
+            return None
+    return out
 
 
 def _fmt(value: Any) -> str:
