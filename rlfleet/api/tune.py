@@ -29,7 +29,8 @@ command again resumes it up to ``--trials`` finished trials. The objective is mi
 * ``return``: minus the final evaluation's mean return.
 
 Each evaluation reports minus its mean return at the run's second (Optuna's median pruner
-stops trials that are worse than the median of earlier trials at the same time). At the end:
+stops trials that are worse than the median of earlier trials at the same time, after the
+first 30% of ``run.max_seconds``). At the end:
 a table of the trials, and the best trial's config written as a preset (``STUDY_DIR/best.toml``).
 Trial 0 of a new study is the preset's own values when they lie in the space (a baseline).
 Unknown keys and bad ranges are refused before any trial starts.
@@ -267,6 +268,10 @@ def tune(
             "--objective return"
         )
     params = load_space(space, preset, overrides)  # every refusal before the first trial
+    # no pruning in a trial's first 30% of its time budget (30 s without one): start-up (imports,
+    # the replay's learning_starts) varies with the machine's load, and returns before learning
+    # starts say nothing about a trial
+    warmup = int(0.3 * base.run.max_seconds) if base.run.max_seconds else 30
     folder = Path(study_dir) if study_dir is not None else Path("runs") / f"tune-{name}"
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "study.db"
@@ -276,7 +281,7 @@ def tune(
         storage=f"sqlite:///{db.resolve()}",
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup),
         load_if_exists=True,
     )
     if not study.trials:  # trial 0 is the preset itself (when it lies in the space): a baseline

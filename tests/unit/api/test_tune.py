@@ -96,7 +96,14 @@ def test_study_runs_resumes_and_writes_the_best_preset(tmp_path, fake_train):
 
 def test_pruning_stops_trials_worse_than_the_median(tmp_path, fake_train, monkeypatch):
     # lr far from 1e-3 climbs slowly: after five startup trials some of those are pruned
-    summary = tune("cartpole", _space(tmp_path), 9, study_dir=tmp_path / "s", seed=1)
+    summary = tune(
+        "cartpole",
+        _space(tmp_path),
+        9,
+        study_dir=tmp_path / "s",
+        seed=1,
+        overrides=["run.max_seconds=30"],  # no pruning before 9 s
+    )
     assert "pruned" in summary.table
 
 
