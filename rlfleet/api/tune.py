@@ -201,7 +201,9 @@ def _table(study: Any, params: list[Param]) -> str:
     head = ["trial", "state", "value", "solved_s", "final", *names]
     rows = []
     for t in study.trials:
-        value = f"{t.value:.2f}" if t.value is not None else "-"
+        # a pruned trial's value is its last report (minus a return): not the objective
+        done = t.state == optuna.trial.TrialState.COMPLETE
+        value = f"{t.value:.2f}" if done and t.value is not None else "-"
         solved = t.user_attrs.get("solved_at_s")
         final = t.user_attrs.get("final_return_mean")
         shown = {p.name: _shown(p, t.params.get(p.name)) for p in params}
