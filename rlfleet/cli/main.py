@@ -10,6 +10,8 @@
     rlfleet replay --redis URL --run NAME                               the run's replay service
     rlfleet record ENV_ID (--policy MODULE:FUNCTION | --checkpoint PATH) --out FILE.npz
     rlfleet plot RUN [--out PNG]
+    rlfleet export RUN --format onnx|torchscript --out FILE   the acting network, checked
+    rlfleet tune PRESET --space FILE.toml --trials N [--study-dir DIR] [--set ...]   Optuna
     rlfleet presets                      list presets
     rlfleet config [PRESET]              every config key with its default and meaning
     rlfleet bench replay|cartpole|pendulum|netsim|transport|replay-service|minatar|demos|dagger [...]
@@ -171,6 +173,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
+    p = sub.add_parser(
+        "export",
+        help="write a run's acting network (observation normalisation included) as ONNX or "
+        "TorchScript, checked against the run's policy on real observations",
+    )
+    p.add_argument("run", help="run folder (its best-evaluated policy) or checkpoint folder")
+    p.add_argument("--format", required=True, choices=("onnx", "torchscript"))
+    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.add_argument(
+        "--check",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="observations of the run's environment the export is checked on (1000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the check's episodes (0)")
+    p = sub.add_parser(
+        "tune",
+        help="hyperparameter search over a preset with Optuna (each trial a run folder; the "
+        "study in SQLite, resumable; the best config written as a preset)",
+    )
+    p.add_argument("preset", help="preset name or TOML file")
+    p.add_argument("--space", required=True, metavar="FILE.toml", help="the search space")
+    p.add_argument("--trials", type=int, required=True, metavar="N", help="finished trials")
+    p.add_argument("--study-dir", default=None, metavar="DIR", help="default: runs/tune-<preset>")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value of every trial (repeatable), e.g. run.max_seconds=60",
+    )
+    p.add_argument(
+        "--objective",
+        choices=("solve_time", "return"),
+        default=None,
+        help="minimise seconds to solve (default with a solve threshold) or maximise the final "
+        "return",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed (0)")
     sub.add_parser("presets", help="list the training presets")
     p = sub.add_parser("config", help="list every config key with its default and meaning")
     p.add_argument("preset", nargs="?", default=None)
@@ -225,6 +268,29 @@ def cmd_actor(args: argparse.Namespace) -> int:
         f"run {result.run}: {result.started} actor processes ({result.restarts} restarts); "
         f"ended: {result.stop_reason}"
     )
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from rlfleet.api.tune import tune
+
+    try:
+        summary = tune(
+            args.preset,
+            args.space,
+            args.trials,
+            study_dir=args.study_dir,
+            overrides=args.overrides,
+            objective=args.objective,
+            seed=args.seed,
+        )
+    except KeyboardInterrupt:
+        print("rlfleet tune: interrupted; run the same command again to resume the study")
+        return 130
+    print(summary.table)
+    if summary.best_preset:
+        print(f"best config written as a preset: {summary.best_preset}")
+    print(f"study: {summary.study_db} (run the same command with more --trials to extend it)")
     return 0
 
 
@@ -388,9 +454,21 @@ def cmd_netsim(args: argparse.Namespace) -> int:
     return int(netsim_main(args.args, policy_loader=load_greedy_policy) or 0)
 
 
+def _cwd_on_path() -> None:
+    """Make the current folder importable, as ``python -m`` does, so ``env.id =
+    "mymodule:MyEnv-v0"`` and ``env.entry_point`` find the user's module when run from its
+    folder (the console script's own ``sys.path[0]`` is its bin folder). Roles inherit it."""
+    import os
+
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: list[str] | None = None) -> int:
     start_time = time.time()
     args = build_parser().parse_args(argv)
+    _cwd_on_path()
     try:
         if args.command in ("train", "learner"):
             return cmd_train(args, start_time)
@@ -409,6 +487,17 @@ def main(argv: list[str] | None = None) -> int:
 
             print(plot_run(args.run, args.out))
             return 0
+        if args.command == "export":
+            from rlfleet.api.export import export_policy
+
+            print(
+                export_policy(
+                    args.run, args.format, args.out, check_observations=args.check, seed=args.seed
+                )
+            )
+            return 0
+        if args.command == "tune":
+            return cmd_tune(args)
         if args.command == "presets":
             from rlfleet.cli.presets import describe_presets
 

@@ -4,7 +4,9 @@ Three families of ids:
 
 * ``MinAtar/<Game>-v0|v1`` -> :class:`~rlfleet.envs.minatar.MinAtarEnv` (uint8 [C, 10, 10]);
 * ``ALE/<Game>-v5`` -> the DQN Atari stack of :mod:`rlfleet.envs.atari` (uint8 [4, 84, 84]);
-* any other Gymnasium id -> ``gymnasium.make`` as registered.
+* any other Gymnasium id -> ``gymnasium.make`` as registered, including ``module:EnvId`` (the
+  module is imported first, as Gymnasium does) and ids registered from ``env.entry_point``
+  (:mod:`rlfleet.envs.custom`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import gymnasium as gym
 
 from rlfleet.envs.atari import make_atari_env, register_ale
 from rlfleet.envs.cartpole import NO_VELOCITY_ID, VectorCartPole, register_cartpole_variants
+from rlfleet.envs.custom import resolve_id
 from rlfleet.envs.minatar import MinAtarEnv, minatar_ids, parse_minatar_id, register_minatar
 from rlfleet.envs.randomize import DomainRandomization, parse_randomization
 from rlfleet.envs.vector import BatchedEnv
@@ -113,6 +116,7 @@ def _make_plain_env(
     env_kwargs: dict | None,
 ) -> gym.Env:
     _ensure_registered()
+    env_id = resolve_id(env_id)  # "module:EnvId": the module registers EnvId
     kwargs = dict(env_kwargs or {})
     if max_episode_steps is not None and (
         not isinstance(max_episode_steps, int) or max_episode_steps < 1
@@ -183,7 +187,8 @@ def make_vector_env(
     """K copies of ``env_id`` stepped as one batch; env i is seeded ``seed + i``.
 
     Args:
-        env_id: a Gymnasium id, ``MinAtar/<Game>-v1`` or ``ALE/<Game>-v5``.
+        env_id: a Gymnasium id (``module:EnvId`` imports the module first),
+            ``MinAtar/<Game>-v1`` or ``ALE/<Game>-v5``.
         num_envs: K >= 1.
         seed: base seed.
         max_episode_steps: override the id's time limit (truncation), or None for its default.
@@ -201,6 +206,7 @@ def make_vector_env(
     """
     if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
         raise EnvError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+    env_id = resolve_id(env_id)  # "module:EnvId": imported here, in every process making it
     if env_id in _FAST_CARTPOLE and not env_kwargs:
         _ensure_registered()
         if max_episode_steps is not None and (

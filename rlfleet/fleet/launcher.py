@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ class LocalFleet:
         local_actors: int | None = None,
         local_service: bool = True,
         in_process: bool = False,
+        on_event: Callable[[str, dict[str, Any]], str | None] | None = None,
     ) -> None:
         """``redis_url`` is needed when ``config.transport.kind`` is ``redis``; it is handed to
         the roles but never written to the run folder (it may carry a password).
@@ -83,7 +85,10 @@ class LocalFleet:
         ``rlfleet actor`` on other hosts, feed the learner; they report through Redis).
         ``local_service``: with ``transport.replay_service``, start the agent's service here
         (False: it runs elsewhere, e.g. ``rlfleet replay``). ``in_process``: every role a
-        thread of this process (debugging, tests, tiny machines)."""
+        thread of this process (debugging, tests, tiny machines). ``on_event(kind, info)`` is
+        called in this process on each ``"evaluation"`` (the evaluation's row) and
+        ``"checkpoint"`` (its path, updates and whether it is the final one); a non-empty
+        string it returns stops the run with that as the stop reason (early stopping)."""
         self.config = config
         self.spec = registry.spec_of(config)
         self.service_here = local_service and config.transport.replay_service
@@ -105,6 +110,8 @@ class LocalFleet:
         self._pending_lock = threading.Lock()
         self._redis: RedisRun | None = None
         self.status_rejected = 0
+        self.on_event = on_event
+        self._event_stop: str | None = None
 
     # ---- setup -------------------------------------------------------------------------------
     def _prepare_run_dir(self) -> None:
@@ -247,7 +254,12 @@ class LocalFleet:
         while True:
             self._read_links(timeout=0.1)
             self._beat()
-            reason = self._check_roles() or self._claim_lost() or self.report.budget_stop()
+            reason = (
+                self._check_roles()
+                or self._claim_lost()
+                or self.report.budget_stop()
+                or self._event_stop
+            )
             now = time.monotonic()
             if now - last_log >= self.config.run.log_interval_s or reason:
                 dt = now - last_log
@@ -351,6 +363,29 @@ class LocalFleet:
                     self.report.last_eval["updates"],
                     self.report.eval_row(),
                 )
+            self._event(kind, meta)
+
+    def _event(self, kind: str, meta: dict[str, Any]) -> None:
+        """Evaluations and checkpoints to ``on_event``; its first stop reason is kept."""
+        if self.on_event is None:
+            return
+        if kind == "eval" and self.report.last_eval is not None:
+            info: dict[str, Any] = {**self.report.last_eval, "solved": self.result.solved}
+            name = "evaluation"
+        elif kind in ("checkpoint", "stopped") and meta.get("path"):
+            info = {
+                "path": str(meta["path"]),
+                "updates": self.report.updates(),
+                "env_steps": self.report.env_steps(),
+                "wall_s": round(self._wall(), 3),
+                "final": kind == "stopped",
+            }
+            name = "checkpoint"
+        else:
+            return
+        reason = self.on_event(name, info)
+        if reason and self._event_stop is None:
+            self._event_stop = str(reason)
 
     # ---- shutdown ----------------------------------------------------------------------------
     def _wait_for(self, predicate, timeout: float) -> bool:

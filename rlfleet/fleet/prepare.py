@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlfleet.agents import registry
+from rlfleet.envs.check import check_custom_env
 from rlfleet.envs.spec import probe_env
 from rlfleet.errors import ConfigError
 
@@ -29,6 +30,7 @@ def prepare_run(config: Any) -> Any:
     that are missing or do not fit) and resolve the config's paths; returns the agent spec.
     Imports no torch."""
     spec = registry.spec_of(config)
+    check_custom_env(config.env.id, config.env.kwargs)  # the user's own env: Gymnasium's checker
     env = probe_env(config.env.id, config.env.kwargs)
     spec.check(config, env)
     check_service(config, spec)

@@ -26,7 +26,8 @@ LAYERS = [
     ("rlfleet.transport",),
     ("rlfleet.agents",),
     ("rlfleet.fleet",),
-    ("rlfleet.cli",),
+    # the Python API and the CLI over it (the API reads the CLI's presets)
+    ("rlfleet.cli", "rlfleet.api"),
 ]
 
 

@@ -58,7 +58,14 @@ class RunSection:
 @dataclass
 class EnvSection:
     id: str = field(
-        "CartPole-v1", "Gymnasium id, MinAtar id (MinAtar/Breakout-v1) or ALE/<Game>-v5."
+        "CartPole-v1",
+        "Gymnasium id, MinAtar id (MinAtar/Breakout-v1), ALE/<Game>-v5, 'module:EnvId' (the "
+        "module is imported and registers EnvId), or the name of env.entry_point's environment.",
+    )
+    entry_point: str = field(
+        "",
+        "Your own environment: 'pkg.module:ClassOrFactory' (a gymnasium.Env class or a function "
+        "returning one, called with env.kwargs), registered as env.id (e.g. 'MyEnv-v0').",
     )
     envs_per_actor: int = field(8, "Environments each actor steps as one batch (K).", ge=1)
     max_episode_steps: int = field(0, "Time limit override (0 = the environment's own).", ge=0)
@@ -79,6 +86,15 @@ class EnvSection:
     )
 
     def validate(self) -> None:
+        if self.entry_point:
+            # registered (not imported) wherever the config is built: the launcher, every role,
+            # hosts that join over Redis; the module is imported when an environment is made
+            from rlfleet.envs.custom import register_entry_point
+
+            try:
+                register_entry_point(self.id, self.entry_point)
+            except EnvError as exc:
+                raise ConfigError(str(exc)) from exc
         check_randomize(self.id, self.randomize, "env")
 
 
