@@ -51,9 +51,9 @@ def _redis_url(args: argparse.Namespace, command: str) -> str:
     if not url:
         raise ConfigError(f"rlfleet {command} needs --redis URL (or ${REDIS_URL_ENV})")
     if getattr(args, "run", None) is not None:  # refused before connecting, not after the wait
-        from rlfleet.transport.redis.keys import check_name
+        from rlfleet.fleet.redis_run import check_run_name
 
-        check_name(args.run, "run name")
+        check_run_name(args.run)
     return url
 
 

@@ -17,6 +17,14 @@ from typing import Any
 from rlfleet.errors import ConfigError, TransportError
 
 
+def check_run_name(run: str) -> str:
+    """``run`` if it is a valid Redis run name; ConfigError naming the allowed form otherwise
+    (host commands check it before they try to connect)."""
+    from rlfleet.transport.redis.keys import check_name
+
+    return check_name(run, "run name")
+
+
 class RedisRun:
     """The launcher's side of a Redis run: claims the name, clears stale keys, keeps the claim
     (and what hosts need to join) while the fleet runs, and at the end raises the stop flag and
