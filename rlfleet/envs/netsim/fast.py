@@ -19,8 +19,8 @@ Speed: the per-packet and per-ACK kernels (``_send``, ``_enqueue``, ``_on_ack``,
 one-dimensional row views of the packed state (``si = SI[e]``), so an access is base + column
 rather than row * stride + column and no call marshals array structs. Measured with
 ``rlfleet bench netsim``'s BDP-steering policy on ``india_to_aws_india`` (64 envs, CPU time,
-same loaded machine, interleaved): 2.8k -> 4.35k env steps/s (x1.55); the first compile takes
-~30 s of CPU instead of ~15 s (cached afterwards).
+same shared machine, interleaved with the previous code): x1.28 to x1.55 (docs/netsim.md); the
+first compile takes ~30 s of CPU instead of ~15 s (cached afterwards).
 
 Why this module is long: the packed-state layout and every kernel of the tick loop must share one
 file. numba's on-disk cache (``cache=True``) is invalidated only when the file defining a kernel
