@@ -19,6 +19,7 @@ AGENTS: dict[str, str] = {
     "impala": "rlfleet.agents.impala.spec",
     "dagger": "rlfleet.agents.dagger.spec",
     "ppo": "rlfleet.agents.ppo.spec",
+    "scst": "rlfleet.agents.scst.spec",
 }
 
 #: The algorithm of a config that does not name one.

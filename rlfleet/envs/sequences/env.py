@@ -66,7 +66,8 @@ class SequenceBatchEnv:
         self.task = load_task(self.options)
         self.env_id = env_id
         self.num_envs = int(num_envs)
-        self.group = self.options.group_size if training else 1
+        # evaluation decodes each source once; so does a single environment (a probe)
+        self.group = self.options.group_size if training and self.num_envs > 1 else 1
         if self.num_envs % self.group:
             raise EnvError(
                 f"{env_id}: envs per actor ({self.num_envs}) must be a multiple of "
