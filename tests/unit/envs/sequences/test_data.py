@@ -104,6 +104,9 @@ def test_wer_counts_any_reference_and_per_uses_the_closest(tsv):
     assert rates == {"per": pytest.approx(1 / 6), "wer": 0.5}
     assert score(c, np.array([row, row]), hyp, np.array([3, 2]), "exact").tolist() == [1.0, 0.0]
     assert score(c, np.array([row]), hyp[1:], np.array([2]), "neg_ned")[0] == pytest.approx(-1 / 3)
+    # a run-on output is normalised by its own length: the reward stays in [-1, 0]
+    long = np.full((1, 12), idx["R"])
+    assert score(c, np.array([row]), long, np.array([12]), "neg_ned")[0] == pytest.approx(-11 / 12)
 
 
 def test_lockstep_batch_ends_together_and_groups_share_a_source(tsv):
