@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.envs.sequences.cache import cmudict_key, load_cached, store
 from rlfleet.envs.sequences.corpus import (
     SOURCE_SPECIALS,
     TARGET_SPECIALS,
@@ -142,13 +143,19 @@ def _describe(corpus: Corpus, ref: int, opts: SeqOptions) -> str:
 @functools.lru_cache(maxsize=4)
 def load_task(opts: SeqOptions) -> SeqTask:
     """Read the corpus, check the length cap, draw the split (cached per options)."""
-    if opts.corpus == "cmudict":
-        pairs, what = load_cmudict(opts.stress), "CMUdict"
-    else:
-        pairs, what = load_tsv(opts.corpus, opts.source_tokens), opts.corpus
     src_vocab = read_vocab(opts.src_vocab, SOURCE_SPECIALS) if opts.src_vocab else None
     tgt_vocab = read_vocab(opts.tgt_vocab, TARGET_SPECIALS) if opts.tgt_vocab else None
-    corpus = build_corpus(pairs, src_vocab, tgt_vocab, what)
+    if opts.corpus == "cmudict" and src_vocab is None and tgt_vocab is None:
+        key = cmudict_key(opts.stress)
+        corpus = load_cached(key)
+        if corpus is None:
+            corpus = build_corpus(load_cmudict(opts.stress), what="CMUdict")
+            store(key, corpus)
+    elif opts.corpus == "cmudict":
+        corpus = build_corpus(load_cmudict(opts.stress), src_vocab, tgt_vocab, "CMUdict")
+    else:
+        pairs = load_tsv(opts.corpus, opts.source_tokens)
+        corpus = build_corpus(pairs, src_vocab, tgt_vocab, opts.corpus)
     if opts.max_words and opts.max_words < len(corpus):
         rng = np.random.default_rng(np.random.SeedSequence([opts.split_seed, 0x3A7]))
         corpus = corpus.subset(np.sort(rng.choice(len(corpus), opts.max_words, replace=False)))
