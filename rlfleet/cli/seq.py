@@ -17,10 +17,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--words", type=int, default=0, help="first N sources of each split (0 = all)")
     p.add_argument("--checkpoint", default="latest", help="latest, best, or a checkpoint folder")
     p.add_argument("--out", default=None, help="JSON path (default: RUN/eval_seq.json)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1: best on 2 shared cores)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from rlfleet import atomic
+
+    torch.set_num_threads(max(1, args.threads))
     from rlfleet.agents.scst.evaluate import evaluate_run, format_result
 
     splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
