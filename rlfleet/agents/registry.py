@@ -20,6 +20,7 @@ AGENTS: dict[str, str] = {
     "dagger": "rlfleet.agents.dagger.spec",
     "ppo": "rlfleet.agents.ppo.spec",
     "dpg": "rlfleet.agents.dpg.spec",
+    "scst": "rlfleet.agents.scst.spec",
 }
 
 #: The algorithm of a config that does not name one.

@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rlfleet.cli import record
 
     record.add_parser(sub)
+    from rlfleet.cli import seq
+
+    seq.add_parser(sub)
     p = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
@@ -482,6 +485,10 @@ def main(argv: list[str] | None = None) -> int:
             from rlfleet.cli import record
 
             return record.run(args)
+        if args.command == "eval-seq":
+            from rlfleet.cli import seq
+
+            return seq.run(args)
         if args.command == "plot":
             from rlfleet.cli.plot import plot_run
 

@@ -23,6 +23,7 @@ from rlfleet.envs.cartpole import NO_VELOCITY_ID, VectorCartPole, register_cartp
 from rlfleet.envs.custom import resolve_id
 from rlfleet.envs.minatar import MinAtarEnv, minatar_ids, parse_minatar_id, register_minatar
 from rlfleet.envs.randomize import DomainRandomization, parse_randomization
+from rlfleet.envs.sequences import SEQ_IDS
 from rlfleet.envs.vector import BatchedEnv
 from rlfleet.errors import EnvError
 
@@ -59,7 +60,7 @@ def _ensure_registered() -> None:
 def known_env_ids() -> list[str]:
     """Every id :func:`make_vector_env` accepts in this installation, sorted."""
     _ensure_registered()
-    return sorted(set(gym.registry) | set(minatar_ids()))
+    return sorted(set(gym.registry) | set(minatar_ids()) | set(SEQ_IDS))
 
 
 def _unknown_id_error(env_id: str) -> EnvError:
@@ -220,6 +221,10 @@ def make_vector_env(
         return VectorCartPole(num_envs, seed, limit, env_id=env_id, randomize=ranges)
     if randomize:  # refused here for ids without randomizable parameters (netsim included)
         parse_randomization(env_id, randomize)
+    if env_id in SEQ_IDS:  # sequence tasks: K outputs decoded in lockstep (envs/sequences)
+        from rlfleet.envs.sequences.env import SequenceBatchEnv
+
+        return SequenceBatchEnv(env_id, num_envs, seed, env_kwargs, training=training)
     netsim = _netsim_batched(env_id, num_envs, seed, max_episode_steps, env_kwargs)
     if netsim is not None:
         return netsim

@@ -1,0 +1,1 @@
+"""Sequence-level RL: XE pre-training and self-critical sequence training (SCST)."""
