@@ -424,6 +424,9 @@ class LocalFleet:
         self.supervisor.join("actor", timeout=5.0)
         self._stop_role("learner", lambda: self.report.stopped is not None, 120.0)
         saved.set()
+        if self.report.learner_fresh:  # the learner's final report: a short run's only one
+            steps = self.report.env_steps()
+            self.metrics.write(self._wall(), steps, self.result.updates, self.report.learner_row())
         presses = hold.presses
         self._stop_role("service", lambda: False, 10.0)  # the learner needed it until now
         evaluator = self.supervisor.get("evaluator")

@@ -83,6 +83,7 @@ class RunReport:
         self.wall = wall
         self.launch_unix = launch_unix
         self.learner: dict[str, Any] = {}  # the latest learner_stats
+        self.learner_fresh = False
         self.learner_error: str | None = None
         self.last_role_error = ""
         self.final_eval: dict[str, Any] | None = None
@@ -141,6 +142,7 @@ class RunReport:
         role, index = str(meta.get("role")), meta.get("index", 0)
         if kind == "learner_stats":
             self.learner = meta
+            self.learner_fresh = True  # not yet in a metric row
             self.result.updates = int(meta["updates"])
             self.result.first_update_s = self._since_launch(
                 meta.get("first_update_unix"), self.result.first_update_s
@@ -246,11 +248,17 @@ class RunReport:
             "fleet/actor_restarts": restarts,
         }
         values.update(self.learner.get("metrics") or {})
+        self.learner_fresh = False
         self._speed = (steps_per_s, updates_per_s)
         if values["env/episode_return"] is not None:
             self._last_episode_return = values["env/episode_return"]
         self._interval = {"returns": [], "lengths": [], "push_ms": []}
         return values
+
+    def learner_row(self) -> dict[str, Any]:
+        """The learner's latest metrics alone (its last report, sent while it stopped)."""
+        self.learner_fresh = False
+        return dict(self.learner.get("metrics") or {})
 
     def snapshot(self, actors: int, restarts: int) -> dict[str, Any]:
         """What the progress line shows."""

@@ -14,6 +14,7 @@ import torch
 from tiny_budget import TINY, TINY_IMPALA, TINY_PPO
 
 import rlfleet
+from rlfleet.agents.common.checkpoint import latest_checkpoint
 from rlfleet.errors import ConfigError
 from rlfleet.models.normalize import find_obs_normalizer
 
@@ -106,7 +107,9 @@ def test_sampling_policy_with_observation_normalisation(tmp_path):
         [*TINY_PPO, "env.normalize_obs=true", "learner.max_updates=4", "run.total_env_steps=0"],
         run_dir=tmp_path / "run",
     )
-    greedy = rlfleet.load_policy(result.run_dir)
+    # the latest checkpoint: the run folder resolves to the best-evaluated policy, which may be
+    # of a version before the statistics moved
+    greedy = rlfleet.load_policy(latest_checkpoint(result.run_dir))
     normalizer = find_obs_normalizer(greedy.net)
     # statistics were learned (shift/scale travel with the parameters; count stays a buffer)
     assert normalizer is not None and not torch.all(normalizer.scale == 1.0)
@@ -115,7 +118,7 @@ def test_sampling_policy_with_observation_normalisation(tmp_path):
         logits = greedy.net(torch.from_numpy(obs))[0]
     np.testing.assert_array_equal(greedy(obs), logits.argmax(1).numpy())  # normaliser inside
 
-    sampler = rlfleet.load_policy(result.run_dir, deterministic=False, seed=3)
+    sampler = rlfleet.load_policy(latest_checkpoint(result.run_dir), deterministic=False, seed=3)
     one = np.repeat(obs[:1], 4000, axis=0)
     drawn = sampler(one)
     p_right = torch.softmax(logits[0], 0)[1].item()

@@ -382,6 +382,8 @@ class LearnerShell:
         if self.error is not None:
             self._send("error", message=f"{type(self.error).__name__}: {self.error}")
             raise self.error
+        # the last, partial interval: a short run's only metrics may be there
+        self.report(last_report)
         self.publish()
         self.counters.elapsed_s = elapsed()
         path = self.save()

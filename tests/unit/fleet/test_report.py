@@ -103,6 +103,17 @@ def test_metric_rows_carry_the_interval_and_the_learners_metrics():
     assert snap["wall_s"] == 5.0 and snap["updates"] == 3 and snap["notice"] is None
 
 
+def test_a_learner_report_not_yet_in_a_row_is_known_until_written():
+    r, _ = report()
+    assert not r.learner_fresh
+    r.on_message("learner_stats", {"updates": 3, "metrics": {"seq/reward": 0.5}})
+    assert r.learner_fresh
+    r.row(0.0, 0.0, 0)
+    assert not r.learner_fresh, "the row carried it"
+    r.on_message("learner_stats", {"updates": 4, "metrics": {"seq/reward": 0.7}})
+    assert r.learner_row() == {"seq/reward": 0.7} and not r.learner_fresh
+
+
 def test_a_run_that_stopped_on_solving_ends_with_the_parameters_that_solved():
     r, _ = report()
     last = {"version": 9, "returns": [300.0, 320.0], "lengths": [300, 320], "seconds": 1.0}
