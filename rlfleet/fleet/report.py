@@ -84,6 +84,7 @@ class RunReport:
         self.launch_unix = launch_unix
         self.learner: dict[str, Any] = {}  # the latest learner_stats
         self.learner_fresh = False
+        self._learner_metrics: dict[str, Any] = {}
         self.learner_error: str | None = None
         self.last_role_error = ""
         self.final_eval: dict[str, Any] | None = None
@@ -142,6 +143,13 @@ class RunReport:
         role, index = str(meta.get("role")), meta.get("index", 0)
         if kind == "learner_stats":
             self.learner = meta
+            # reports that arrive between two rows merge (a later one may lack what an earlier
+            # one measured, e.g. the final report after the last update); a row takes them all
+            metrics = meta.get("metrics") or {}
+            self._learner_metrics = {
+                **(self._learner_metrics if self.learner_fresh else {}),
+                **metrics,
+            }
             self.learner_fresh = True  # not yet in a metric row
             self.result.updates = int(meta["updates"])
             self.result.first_update_s = self._since_launch(
@@ -247,7 +255,7 @@ class RunReport:
             "transport/backlog": backlog,
             "fleet/actor_restarts": restarts,
         }
-        values.update(self.learner.get("metrics") or {})
+        values.update(self._learner_metrics)
         self.learner_fresh = False
         self._speed = (steps_per_s, updates_per_s)
         if values["env/episode_return"] is not None:
@@ -258,7 +266,7 @@ class RunReport:
     def learner_row(self) -> dict[str, Any]:
         """The learner's latest metrics alone (its last report, sent while it stopped)."""
         self.learner_fresh = False
-        return dict(self.learner.get("metrics") or {})
+        return dict(self._learner_metrics)
 
     def snapshot(self, actors: int, restarts: int) -> dict[str, Any]:
         """What the progress line shows."""

@@ -112,6 +112,12 @@ def test_a_learner_report_not_yet_in_a_row_is_known_until_written():
     assert not r.learner_fresh, "the row carried it"
     r.on_message("learner_stats", {"updates": 4, "metrics": {"seq/reward": 0.7}})
     assert r.learner_row() == {"seq/reward": 0.7} and not r.learner_fresh
+    # two reports between rows merge: the later one's values win, the earlier one's stay
+    r.on_message("learner_stats", {"updates": 5, "metrics": {"seq/reward": 0.9, "a": 1.0}})
+    r.on_message("learner_stats", {"updates": 5, "metrics": {"a": 2.0}})
+    assert r.row(0.0, 0.0, 0)["seq/reward"] == 0.9 and r.learner_row()["a"] == 2.0
+    r.on_message("learner_stats", {"updates": 6, "metrics": {"b": 1.0}})
+    assert r.learner_row() == {"b": 1.0}, "a new interval starts from the next report"
 
 
 def test_a_run_that_stopped_on_solving_ends_with_the_parameters_that_solved():
