@@ -25,36 +25,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
+from rlfleet.cli.bench import cmd_bench
+from rlfleet.cli.hosts import (
+    add_redis_arg,
+    cmd_actor,
+    cmd_evaluator,
+    cmd_replay,
+    evaluator_parser,
+    replay_parser,
+)
 from rlfleet.errors import ConfigError, RlfleetError
-
-
-def _add_redis_arg(p: argparse.ArgumentParser) -> None:
-    """``--redis URL`` of the commands that join a running Redis run."""
-    p.add_argument(
-        "--redis",
-        default=None,
-        metavar="URL",
-        help="the run's Redis server, redis[s]://[USER]:PASSWORD@HOST:6379/0 "
-        "(default: $RLFLEET_REDIS_URL)",
-    )
-
-
-def _redis_url(args: argparse.Namespace, command: str) -> str:
-    """``--redis`` or ``$RLFLEET_REDIS_URL``; a clear error naming both when neither is set."""
-    import os
-
-    from rlfleet.cli.train import REDIS_URL_ENV
-
-    url = args.redis or os.environ.get(REDIS_URL_ENV)
-    if not url:
-        raise ConfigError(f"rlfleet {command} needs --redis URL (or ${REDIS_URL_ENV})")
-    if getattr(args, "run", None) is not None:  # refused before connecting, not after the wait
-        from rlfleet.fleet.redis_run import check_run_name
-
-        check_run_name(args.run)
-    return url
 
 
 def _train_parser(sub: argparse._SubParsersAction, name: str = "train") -> None:
@@ -155,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _train_parser(sub, "learner")
     p = sub.add_parser("actor", help="actor processes that join a running Redis run")
-    _add_redis_arg(p)
+    add_redis_arg(p)
     p.add_argument("--run", required=True, metavar="NAME", help="the run to join")
     p.add_argument("--actors", type=int, default=1, metavar="K", help="actor processes (1)")
     p.add_argument(
@@ -165,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the run's learner to start (120)",
     )
-    _evaluator_parser(sub)
-    _replay_parser(sub)
+    evaluator_parser(sub)
+    replay_parser(sub)
     from rlfleet.cli import record
 
     record.add_parser(sub)
@@ -257,23 +238,6 @@ def cmd_train(args: argparse.Namespace, start_time: float) -> int:
     return 0 if result is not None else 1
 
 
-def cmd_actor(args: argparse.Namespace) -> int:
-
-    from rlfleet.fleet.hosts.actors import RemoteActors
-    from rlfleet.fleet.launcher import warm_up
-
-    url = _redis_url(args, "actor")
-    if args.actors < 1:
-        raise ConfigError(f"--actors must be >= 1, got {args.actors}")
-    warm_up()
-    result = RemoteActors(url, args.run, args.actors).run(wait_s=args.wait)
-    print(
-        f"run {result.run}: {result.started} actor processes ({result.restarts} restarts); "
-        f"ended: {result.stop_reason}"
-    )
-    return 0
-
-
 def cmd_tune(args: argparse.Namespace) -> int:
     from rlfleet.api.tune import tune
 
@@ -295,159 +259,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"best config written as a preset: {summary.best_preset}")
     print(f"study: {summary.study_db} (run the same command with more --trials to extend it)")
     return 0
-
-
-def _evaluator_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluator",
-        help="greedy evaluations of a running Redis run's parameters, on this host",
-    )
-    _add_redis_arg(p)
-    p.add_argument("--run", required=True, metavar="NAME", help="the run to evaluate")
-    p.add_argument(
-        "--out", default=None, metavar="DIR", help="results folder (default: runs/NAME-eval-<time>)"
-    )
-    p.add_argument(
-        "--interval",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="seconds between evaluations, each on a new version (default: the run's eval.interval_s)",
-    )
-    p.add_argument(
-        "--episodes",
-        type=int,
-        default=None,
-        metavar="N",
-        help="episodes per evaluation (default: the run's eval.episodes)",
-    )
-    p.add_argument("--seed", type=int, default=None, help="evaluation seed (run.seed + 177)")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="how long to wait for the run's learner to start (120)",
-    )
-    p.add_argument(
-        "--learner-grace",
-        type=float,
-        default=15.0,
-        metavar="SECONDS",
-        help="end when no learner has been alive this long without a stop flag (15)",
-    )
-
-
-def cmd_evaluator(args: argparse.Namespace) -> int:
-
-    from rlfleet.fleet.hosts.evaluator import RemoteEvaluator
-
-    url = _redis_url(args, "evaluator")
-    evaluator = RemoteEvaluator(
-        url,
-        args.run,
-        args.out,
-        interval_s=args.interval,
-        episodes=args.episodes,
-        seed=args.seed,
-        learner_grace_s=args.learner_grace,
-    )
-    result = evaluator.run(wait_s=args.wait)
-    best = max((row["return_mean"] for row in result.evaluations), default=None)
-    summary = f", best mean return {best:.1f}" if best is not None else ""
-    print(
-        f"run {result.run}: {len(result.evaluations)} evaluations{summary} in {result.out_dir}; "
-        f"ended: {result.stop_reason}"
-    )
-    return 0
-
-
-def _replay_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "replay",
-        help="the replay service of a Redis run (transport.replay_service = true) on this host: "
-        "keeps the prioritized replay next to Redis, sends the learner sampled batches",
-    )
-    _add_redis_arg(p)
-    p.add_argument("--run", required=True, metavar="NAME", help="the run to serve")
-    p.add_argument(
-        "--wait",
-        type=float,
-        default=120.0,
-        metavar="SECONDS",
-        help="how long to wait for the run's learner to start (120)",
-    )
-    p.add_argument(
-        "--learner-grace",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="end when no learner has been alive this long without a stop flag (30)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no status line every second")
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-
-    from rlfleet.fleet.hosts.service import RemoteService
-
-    url = _redis_url(args, "replay")
-
-    def report(stats: dict) -> None:
-        print(service.describe(stats), flush=True)
-
-    def standby(holder: str) -> None:
-        print(f"run {args.run} is served by {holder}: waiting as a standby", flush=True)
-
-    service = RemoteService(url, args.run, learner_grace_s=args.learner_grace)
-    result = service.run(
-        wait_s=args.wait, report=None if args.quiet else report, on_standby=standby
-    )
-    stats = result.stats
-    print(
-        f"run {result.run}: replay service sent {stats.get('batches', 0):,} batches, applied "
-        f"{stats.get('updates', 0):,} priority updates; ended: {result.stop_reason}"
-    )
-    return 0
-
-
-def checkout_root() -> Path | None:
-    """The source checkout this rlfleet runs from (the folder holding ``benchmarks/``), or None
-    for an installed wheel, which does not ship the benchmarks."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "benchmarks" / "__init__.py").is_file() else None
-
-
-def benchmark_names(root: Path) -> list[str]:
-    """``rlfleet bench`` names: every module or package of ``benchmarks/`` with a ``main``
-    (``replay_service.py`` is ``replay-service``)."""
-    names = []
-    for path in sorted((root / "benchmarks").iterdir()):
-        source = path / "__init__.py" if path.is_dir() else path
-        if path.name.startswith("_") or source.suffix != ".py" or not source.is_file():
-            continue
-        if "\ndef main(" in source.read_text() or "import main" in source.read_text():
-            names.append(path.stem.replace("_", "-"))
-    return names
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Dispatch to the checkout's ``benchmarks/`` folder (outside the library)."""
-    import importlib
-
-    root = checkout_root()
-    if root is None:
-        raise RlfleetError(
-            "the benchmarks live in the source checkout (benchmarks/), not in the installed "
-            "package: run `rlfleet bench` from a clone installed with `pip install -e .`"
-        )
-    names = benchmark_names(root)
-    if args.name not in names:
-        raise RlfleetError(f"unknown benchmark {args.name!r}; valid: {', '.join(names)}")
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    module = importlib.import_module(f"benchmarks.{args.name.replace('-', '_')}")
-    return int(module.main(args.args) or 0)
 
 
 def cmd_netsim(args: argparse.Namespace) -> int:
