@@ -38,7 +38,13 @@ import numpy as np
 
 from rlfleet.errors import ConfigError
 
-__all__ = ["CORE_STATE_KEY", "STEP_KEYS", "TrajectoryBuilder", "stack_trajectories"]
+__all__ = [
+    "CORE_STATE_KEY",
+    "STEP_KEYS",
+    "TrajectoryBuilder",
+    "stack_trajectories",
+    "truncation_problem",
+]
 
 #: Per-step keys every trajectory has besides the agent's own fields.
 STEP_KEYS = ("reward", "discount", "done", "truncated")
@@ -293,3 +299,23 @@ def stack_trajectories(
             )
         out[CORE_STATE_KEY] = np.concatenate([u[CORE_STATE_KEY] for u in items], axis=1)
     return out
+
+
+def truncation_problem(
+    arrays: Mapping[str, np.ndarray], index: np.ndarray, t: int, k: int, what: str
+) -> str:
+    """What is wrong with a ``[T, K]`` trajectory's truncation bookkeeping, or "": truncated steps
+    must be done, and ``final_obs_index`` must list each truncated step ``(t, k)`` exactly once
+    (``what`` names the trajectory in the message: "rollout", "unroll")."""
+    trunc = arrays["truncated"]
+    if (trunc & ~arrays["done"]).any():
+        return "truncated steps not marked done"
+    if len(index):
+        if ((index < 0) | (index >= np.array([t, k]))).any():
+            return f"final_obs_index points outside the {what}"
+        flat = index[:, 0] * k + index[:, 1]
+        if len(np.unique(flat)) != len(flat) or not trunc[index[:, 0], index[:, 1]].all():
+            return "final_obs_index does not list distinct truncated steps"
+    if int(trunc.sum()) != len(index):
+        return f"{int(trunc.sum())} truncated steps but {len(index)} final observations"
+    return ""

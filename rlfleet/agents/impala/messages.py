@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from rlfleet.agents.common.trajectories import truncation_problem
 from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, unroll_keys
 from rlfleet.transport.codec import encode
 
@@ -100,15 +101,4 @@ def unroll_problem(
             return "non-finite actions"
     elif ((action < 0) | (action >= num_actions)).any():
         return f"actions outside [0, {num_actions})"
-    trunc = arrays["truncated"]
-    if (trunc & ~arrays["done"]).any():
-        return "truncated steps not marked done"
-    if len(index):
-        if ((index < 0) | (index >= np.array([t, k]))).any():
-            return "final_obs_index points outside the unroll"
-        flat = index[:, 0] * k + index[:, 1]
-        if len(np.unique(flat)) != len(flat) or not trunc[index[:, 0], index[:, 1]].all():
-            return "final_obs_index does not list distinct truncated steps"
-    if int(trunc.sum()) != len(index):
-        return f"{int(trunc.sum())} truncated steps but {len(index)} final observations"
-    return ""
+    return truncation_problem(arrays, index, t, k, "unroll")

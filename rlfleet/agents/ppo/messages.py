@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.agents.common.trajectories import truncation_problem
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.transport.codec import Message, encode
 
@@ -91,18 +92,7 @@ def rollout_problem(
         return "discounts outside [0, 1]"
     if env.discrete and ((action < 0) | (action >= env.num_actions)).any():
         return f"actions outside [0, {env.num_actions})"
-    trunc = arrays["truncated"]
-    if (trunc & ~arrays["done"]).any():
-        return "truncated steps not marked done"
-    if len(index):
-        if ((index < 0) | (index >= np.array([t, k]))).any():
-            return "final_obs_index points outside the rollout"
-        flat = index[:, 0] * k + index[:, 1]
-        if len(np.unique(flat)) != len(flat) or not trunc[index[:, 0], index[:, 1]].all():
-            return "final_obs_index does not list distinct truncated steps"
-    if int(trunc.sum()) != len(index):
-        return f"{int(trunc.sum())} truncated steps but {len(index)} final observations"
-    return ""
+    return truncation_problem(arrays, index, t, k, "rollout")
 
 
 def message_check(config: Any, env: EnvSpec) -> Callable[[Message], str]:
