@@ -93,6 +93,8 @@ class LocalFleet:
         self.spec = registry.spec_of(config)
         self.service_here = local_service and config.transport.replay_service
         self.redis_url = redis_url
+        #: True when the Redis server was started for this run alone (see open_redis_run)
+        self.redis_private = False
         self.run_dir = Path(run_dir)
         self.resume_from = resume_from
         self.t0 = start_time if start_time is not None else time.time()
@@ -173,7 +175,11 @@ class LocalFleet:
         created = rundir.make_run_dir(self.run_dir)  # a folder that cannot be written: a message
         try:  # a bad URL or a taken name fails before anything is written
             self._redis = open_redis_run(
-                self.config, self.redis_url, str(self.run_dir), json.dumps(to_dict(self.config))
+                self.config,
+                self.redis_url,
+                str(self.run_dir),
+                json.dumps(to_dict(self.config)),
+                private=self.redis_private,
             )
         except BaseException:
             if created:
