@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         "parameters of each run)"
     )
     if args.png:
-        _plot(args, summary)
+        _plot(args, summary, randomize)
     if args.json:
         machine["load_avg_end"] = os.getloadavg()
         payload = {
@@ -156,13 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _plot(args: argparse.Namespace, summary: dict[str, Any]) -> None:
+def _plot(args: argparse.Namespace, summary: dict[str, Any], randomize: dict[str, Any]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    trained = randomize.get(args.test_param)
+    if isinstance(trained, list) and len(trained) >= 2:  # the randomized arm's training range
+        ax.axvspan(trained[0], trained[1], color="0.9", label="training range (randomized)")
     for arm in ARMS:
         mean = np.asarray(summary[arm]["mean"])
         std = np.asarray(summary[arm]["std_over_seeds"])
