@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_scst import WORDS, sets
+from test_scst import sets, tiny_g2p
 
 from rlfleet.cli.main import main
 from rlfleet.fleet.metrics import read_metrics
@@ -17,20 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_scst_trains_over_redis_and_leaves_no_keys(tmp_path, redis_server):
-    corpus = tmp_path / "tiny.tsv"
-    corpus.write_text("".join(f"{w.split()[0]}\t{' '.join(w.split()[1:])}\n" for w in WORDS))
-    common = [
-        f'env.kwargs={{corpus = "{corpus}", dev_fraction = 0.25, test_fraction = 0.25}}',
-        "model.embed=8",
-        "model.hidden=16",
-        "scst.dev_words=4",
-        "scst.dev_interval_s=0.5",
-        "eval.episodes=4",
-        "eval.final_episodes=4",
-        "eval.interval_s=0.5",
-        "run.log_interval_s=0.25",
-        "run.max_seconds=60",
-    ]
+    common = tiny_g2p(tmp_path)
     xe = tmp_path / "xe"
     argv = ["train", "g2p-xe", "--run-dir", str(xe), "--quiet", "--in-process"]
     assert main([*argv, *sets([*common, "learner.max_updates=10", "learner.batch_size=8"])]) == 0
