@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.agents.common.sections import check_choice
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
 from rlfleet.replay import FieldSpec, PrioritizedReplay, SamplesPerInsertLimiter, UniformReplay
@@ -58,16 +59,19 @@ class ReplaySection:
     )
 
     def validate(self) -> None:
-        if self.weight_norm not in ("buffer", "batch"):
-            raise ConfigError(
-                f"replay.weight_norm {self.weight_norm!r} is unknown; valid: buffer, batch"
-            )
-        if self.kind not in ("prioritized", "uniform"):
-            raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
+        check_choice("replay.weight_norm", self.weight_norm, ("buffer", "batch"))
+        check_choice("replay.kind", self.kind, ("prioritized", "uniform"))
         if self.learning_starts > self.capacity:
             raise ConfigError(
                 f"replay.learning_starts {self.learning_starts} exceeds replay.capacity "
                 f"{self.capacity}: the learner would never start"
+            )
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """``learner.batch_size`` is one the replay can hold."""
+        if batch_size > self.capacity:
+            raise ConfigError(
+                f"learner.batch_size {batch_size} exceeds replay.capacity {self.capacity}"
             )
 
     def beta(self, updates: int) -> float:

@@ -25,6 +25,11 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
+    check_algorithm,
+    check_choice,
+    check_layers,
+    fill_sections,
+    run_section,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -67,15 +72,10 @@ class ActorCriticSection:
     )
 
     def validate(self) -> None:
-        for name, value, valid in (
-            ("torso", self.torso, TORSOS),
-            ("activation", self.activation, ACTIVATIONS),
-            ("squash", self.squash, SQUASHES),
-        ):
-            if value not in valid:
-                raise ConfigError(f"model.{name} {value!r} is unknown; valid: {', '.join(valid)}")
-        if not self.hidden:
-            raise ConfigError("model.hidden must list at least one layer size, got []")
+        check_choice("model.torso", self.torso, TORSOS)
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_choice("model.squash", self.squash, SQUASHES)
+        check_layers("model.hidden", self.hidden)
 
 
 @dataclass
@@ -119,8 +119,7 @@ class PPOAlgoSection:
     )
 
     def validate(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"algo.mode {self.mode!r} is unknown; valid: {', '.join(MODES)}")
+        check_choice("algo.mode", self.mode, MODES)
 
 
 @dataclass
@@ -156,20 +155,12 @@ class PPOLearnerSection:
     max_updates: int = field(0, "Stop after this many iterations (0 = no limit).", ge=0)
 
     def validate(self) -> None:
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(
-                f"learner.lr_schedule {self.lr_schedule!r} is unknown; valid: "
-                f"{', '.join(LR_SCHEDULES)}"
-            )
+        check_choice("learner.lr_schedule", self.lr_schedule, LR_SCHEDULES)
 
     @property
     def publish_interval(self) -> int:
         """Every iteration publishes its policy (one version per iteration)."""
         return 1
-
-
-def _ppo_run() -> RunSection:
-    return RunSection(algorithm=ALGORITHM)
 
 
 @dataclass
@@ -186,25 +177,10 @@ class PPOConfig:
     transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": _ppo_run,
-            "env": EnvSection,
-            "model": ActorCriticSection,
-            "algo": PPOAlgoSection,
-            "actor": PPOActorSection,
-            "learner": PPOLearnerSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-        }
-        for name, make in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, make())
+        fill_sections(self, run=run_section(ALGORITHM))
 
     def validate(self) -> None:
-        if self.run.algorithm != ALGORITHM:
-            raise ConfigError(
-                f"a PPO config needs run.algorithm = {ALGORITHM!r}, got {self.run.algorithm!r}"
-            )
+        check_algorithm(self, ALGORITHM, "a PPO config")
         lc = self.learner
         if lc.lr_schedule == "linear" or self.algo.clip_anneal:
             if not (lc.anneal_env_steps or self.run.total_env_steps):
