@@ -31,9 +31,9 @@ def _network(config: Any, env: EnvSpec) -> Any:
 
 
 def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.apex.acting import ApexActing
+    from rlfleet.agents.apex.acting import make_acting
 
-    return ApexActing(config, env, slot, seed)
+    return make_acting(config, env, slot, seed)
 
 
 def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:

@@ -21,9 +21,9 @@ def _network(config: Any, env: EnvSpec) -> Any:
 
 
 def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.dpg.acting import DPGActing
+    from rlfleet.agents.dpg.acting import make_acting
 
-    return DPGActing(config, env, slot, seed)
+    return make_acting(config, env, slot, seed)
 
 
 def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
