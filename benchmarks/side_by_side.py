@@ -154,27 +154,20 @@ def run_interleaved(seeds: Sequence[int], impls: Sequence[str], run: Callable[[s
     return records
 
 
-def time_to_solve_protocol(
-    *,
-    env_id: str,
-    eval_episodes: int,
-    threshold: float,
-    consecutive: int,
-    cap_s: float,
-    sb3_eval_every: Mapping[str, int],
-    sb3_threads: int,
-) -> dict[str, Any]:
-    """The ``protocol`` entries every time-to-solve benchmark's JSON document shares."""
+def time_to_solve_protocol(protocol: Any, cap_s: float) -> dict[str, Any]:
+    """The ``protocol`` entries every time-to-solve benchmark's JSON document shares, from its
+    protocol module (``ENV_ID``, ``EVAL_EPISODES``, ``SOLVE_THRESHOLD``, ``SOLVE_CONSECUTIVE``,
+    ``SB3_EVAL_EVERY``, ``SB3_TORCH_THREADS``) and the cap per run."""
     return {
-        "env": env_id,
-        "eval_episodes": eval_episodes,
-        "solve_threshold": threshold,
-        "solve_consecutive": consecutive,
+        "env": protocol.ENV_ID,
+        "eval_episodes": protocol.EVAL_EPISODES,
+        "solve_threshold": protocol.SOLVE_THRESHOLD,
+        "solve_consecutive": protocol.SOLVE_CONSECUTIVE,
         "time": "wall clock from process launch to the end of the solving evaluation",
         "cap_s": cap_s,
         "unsolved": "counted as the cap",
-        "sb3_eval_every_env_steps": dict(sb3_eval_every),
-        "sb3_torch_threads": sb3_threads,
+        "sb3_eval_every_env_steps": dict(protocol.SB3_EVAL_EVERY),
+        "sb3_torch_threads": protocol.SB3_TORCH_THREADS,
         "sb3_headline": "time excluding SB3's in-process evaluations (favours SB3)",
     }
 

@@ -13,15 +13,12 @@ import json
 import time
 from dataclasses import asdict
 
+from benchmarks.cartpole import protocol as protocol_module
 from benchmarks.cartpole.protocol import (
-    ENV_ID,
-    EVAL_EPISODES,
     IMPLS,
     PROTOCOL_KEYS,
     SB3_EVAL_EVERY,
     SB3_TORCH_THREADS,
-    SOLVE_CONSECUTIVE,
-    SOLVE_THRESHOLD,
     ZOO_DQN,
     ZOO_PPO,
 )
@@ -83,15 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     by_base = ratios_by_base(summary, args.max_seconds)
     print_report(records, summary, by_base)
     if args.json:
-        protocol = time_to_solve_protocol(
-            env_id=ENV_ID,
-            eval_episodes=EVAL_EPISODES,
-            threshold=SOLVE_THRESHOLD,
-            consecutive=SOLVE_CONSECUTIVE,
-            cap_s=args.max_seconds,
-            sb3_eval_every=SB3_EVAL_EVERY,
-            sb3_threads=SB3_TORCH_THREADS,
-        )
+        protocol = time_to_solve_protocol(protocol_module, args.max_seconds)
         protocol["ratios"] = f"peer median / {first} median; above 1 means {first} is faster"
         protocol["ratios_by_preset"] = "the same against every rlfleet row"
         payload = {

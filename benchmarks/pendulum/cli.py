@@ -18,16 +18,15 @@ from benchmarks.cartpole.report import (
 )
 from benchmarks.cartpole.runs import run_rlfleet, run_sb3
 from benchmarks.machine import machine_info
+from benchmarks.pendulum import protocol as protocol_module
 from benchmarks.pendulum.protocol import (
     DEFAULT_PRESETS,
     ENV_ID,
-    EVAL_EPISODES,
     IMPLS,
     PROTOCOL_KEYS,
     PROTOCOL_SETTINGS,
     SB3_EVAL_EVERY,
     SB3_TORCH_THREADS,
-    SOLVE_CONSECUTIVE,
     SOLVE_THRESHOLD,
     ZOO_SAC,
     ZOO_TD3,
@@ -77,15 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     by_base = ratios_by_base(summary, args.max_seconds)
     print_report(records, summary, by_base, env_id=ENV_ID, threshold=SOLVE_THRESHOLD)
     if args.json:
-        protocol = time_to_solve_protocol(
-            env_id=ENV_ID,
-            eval_episodes=EVAL_EPISODES,
-            threshold=SOLVE_THRESHOLD,
-            consecutive=SOLVE_CONSECUTIVE,
-            cap_s=args.max_seconds,
-            sb3_eval_every=SB3_EVAL_EVERY,
-            sb3_threads=SB3_TORCH_THREADS,
-        )
+        protocol = time_to_solve_protocol(protocol_module, args.max_seconds)
         protocol["ratios_by_preset"] = "peer median / rlfleet row median; above 1: rlfleet faster"
         payload = {
             "benchmark": "pendulum",
