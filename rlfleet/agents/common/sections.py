@@ -22,6 +22,38 @@ from rlfleet.errors import ConfigError, EnvError
 TRANSPORT_KINDS = ("local", "redis")
 
 
+#: The policy-head fields of an actor-critic model section (IMPALA, PPO): default, doc, range.
+HEAD_FIELDS: dict[str, tuple[Any, str, dict[str, float]]] = {
+    "squash": (
+        "tanh",
+        "Box actions: how the Gaussian's sample reaches the bounds: tanh (squashed, with the "
+        "Jacobian in the log-probability) or clip (log-probability of the unclipped sample).",
+        {},
+    ),
+    "log_std_init": (0.0, "Box actions: initial log standard deviation.", {"ge": -20, "le": 2}),
+    "state_dependent_std": (
+        False,
+        "Box actions: the log-std is a layer of the features (else one learned vector).",
+        {},
+    ),
+    "critic_inputs": (
+        0,
+        "The last N observation entries are critic-only: the value function sees them, the "
+        "policy never does (privileged features such as netsim's privileged = true; "
+        "evaluation runs without them).",
+        {"ge": 0},
+    ),
+}
+
+
+def head_field(name: str) -> Any:
+    """The config field ``name`` of :data:`HEAD_FIELDS`, for a model section's declaration
+    (``squash: str = head_field("squash")``): every agent with policy heads documents and
+    bounds them alike (:func:`rlfleet.agents.common.heads.policy_head` reads them)."""
+    default, doc, bounds = HEAD_FIELDS[name]
+    return field(default, doc, **bounds)
+
+
 def check_choice(key: str, value: Any, valid: Sequence[str]) -> None:
     """``value`` of the config key ``key`` (``section.name``) is one of ``valid``; else a
     ConfigError naming the value and the valid ones."""

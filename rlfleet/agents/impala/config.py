@@ -22,6 +22,7 @@ from rlfleet.agents.common.sections import (
     check_choice,
     check_layers,
     fill_sections,
+    head_field,
     run_section,
 )
 from rlfleet.config import field
@@ -49,22 +50,10 @@ class PolicyModelSection:
         "unroll and is reset at episode starts).",
     )
     lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).", ge=1)
-    squash: str = field(
-        "tanh",
-        "Box actions: how the Gaussian's sample reaches the bounds: tanh (squashed, with the "
-        "Jacobian in the log-probability) or clip (log-probability of the unclipped sample).",
-    )
-    log_std_init: float = field(0.0, "Box actions: initial log standard deviation.", ge=-20, le=2)
-    state_dependent_std: bool = field(
-        False, "Box actions: the log-std is a layer of the features (else one learned vector)."
-    )
-    critic_inputs: int = field(
-        0,
-        "The last N observation entries are critic-only: the value function sees them, the "
-        "policy never does (privileged features such as netsim's privileged = true; "
-        "evaluation runs without them).",
-        ge=0,
-    )
+    squash: str = head_field("squash")
+    log_std_init: float = head_field("log_std_init")
+    state_dependent_std: bool = head_field("state_dependent_std")
+    critic_inputs: int = head_field("critic_inputs")
 
     def validate(self) -> None:
         check_choice("model.torso", self.torso, TORSOS)
