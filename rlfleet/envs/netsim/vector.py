@@ -26,7 +26,7 @@ from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
 from rlfleet.envs.netsim.features import apply_actions, parse_actions
 from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
 from rlfleet.envs.netsim.receivers import receiver_profile
-from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
+from rlfleet.envs.netsim.rewards import RewardSpec, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLER_PARAMS, SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario
@@ -73,17 +73,10 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     ) -> None:
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
-        self.reward_spec = RewardSpec(
-            reward_kind,
-            tuple(float(c) for c in reward_coeffs),
-            bool(max_delay),
-            float(loss_penalty),
-            reward_norm,
-            float(reward_norm_coeff),
+        self.reward_spec = RewardSpec.of(
+            reward_kind, reward_coeffs, max_delay, loss_penalty, reward_norm, reward_norm_coeff
         )
-        self._reward_norm = (
-            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
-        )
+        self._reward_norm = self.reward_spec.running_norm()
         self.privileged = bool(privileged)
         self.action_delay = parse_action_delay(action_delay_ms)
         fixed = self.action_delay.fixed
