@@ -16,6 +16,30 @@ from typing import Any
 INSTALL_PEERS = 'install them with: pip install -e ".[bench]"'
 
 
+def solve_settings(
+    env_id: str, eval_episodes: int, threshold: float, consecutive: int
+) -> dict[str, str]:
+    """The ``rlfleet train`` settings a time-to-solve protocol owns: the environment as is, stop
+    on solving, greedy evaluations of ``eval_episodes`` episodes, solved at ``threshold``
+    ``consecutive`` times. Passed on every run (a preset change cannot alter the protocol) and
+    refused as ``--set`` overrides (with :func:`protocol_keys`)."""
+    return {
+        "env.id": env_id,
+        "env.max_episode_steps": "0",
+        "run.stop_on_solve": "true",
+        "eval.episodes": str(eval_episodes),
+        "eval.epsilon": "0.0",
+        "eval.max_episode_steps": "0",
+        "eval.solve_threshold": str(threshold),
+        "eval.solve_consecutive": str(consecutive),
+    }
+
+
+def protocol_keys(settings: Mapping[str, str]) -> tuple[str, ...]:
+    """The ``--set`` keys a protocol refuses: its settings, the seed and the cap."""
+    return (*settings, "run.seed", "run.max_seconds")
+
+
 def add_train_overrides(parser: argparse.ArgumentParser) -> None:
     """``--set SECTION.KEY=VALUE`` (repeatable, collected in ``overrides``), passed on to every
     ``rlfleet train`` run; :func:`requested_impls` refuses the ones the protocol fixes."""
