@@ -20,14 +20,13 @@ import json
 import os
 from dataclasses import asdict
 
-from benchmarks.cartpole.cli import check_presets
 from benchmarks.cartpole.protocol import PROTOCOL_KEYS, PROTOCOL_SETTINGS
 from benchmarks.cartpole.records import RunRecord
 from benchmarks.cartpole.report import print_report, ratios, summarise
 from benchmarks.cartpole.runs import run_rlfleet
 from benchmarks.cluster.nodes import TwoNodeCluster
 from benchmarks.machine import machine_info
-from benchmarks.side_by_side import add_train_overrides
+from benchmarks.side_by_side import add_train_overrides, check_presets
 
 #: the two rows (rlfleet rows for the shared report: no SB3 evaluation columns)
 ROWS = ("rlfleet:local", "rlfleet:ray")
