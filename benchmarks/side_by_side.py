@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict
 from typing import Any
 
 #: What the skipped-peers line says to install.
@@ -193,6 +194,35 @@ def time_to_solve_protocol(protocol: Any, cap_s: float) -> dict[str, Any]:
         "sb3_eval_every_env_steps": dict(protocol.SB3_EVAL_EVERY),
         "sb3_torch_threads": protocol.SB3_TORCH_THREADS,
         "sb3_headline": "time excluding SB3's in-process evaluations (favours SB3)",
+    }
+
+
+def time_to_solve_document(
+    name: str,
+    protocol: Mapping[str, Any],
+    args: argparse.Namespace,
+    presets: Sequence[str],
+    hyperparameters: Mapping[str, Any],
+    skipped: Sequence[str],
+    machine: Mapping[str, Any],
+    records: Sequence[Any],
+    summary: Any,
+    ratios: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The JSON document of a time-to-solve benchmark, keys in their published order; ``ratios``
+    are its last entries (``ratios``, ``ratios_by_preset``)."""
+    return {
+        "benchmark": name,
+        "protocol": protocol,
+        "presets": list(presets),
+        "hyperparameters": hyperparameters,
+        "rlfleet_overrides": args.overrides,
+        "seeds": args.seeds,
+        "skipped": list(skipped),
+        "machine": machine,
+        "runs": [asdict(r) for r in records],
+        "summary": summary,
+        **ratios,
     }
 
 

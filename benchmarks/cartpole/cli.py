@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 
 from benchmarks.cartpole import protocol as protocol_module
 from benchmarks.cartpole.protocol import (
@@ -40,6 +39,7 @@ from benchmarks.side_by_side import (
     check_presets,
     plan_rows,
     run_interleaved,
+    time_to_solve_document,
     time_to_solve_protocol,
     write_json,
 )
@@ -83,20 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         protocol = time_to_solve_protocol(protocol_module, args.max_seconds)
         protocol["ratios"] = f"peer median / {first} median; above 1 means {first} is faster"
         protocol["ratios_by_preset"] = "the same against every rlfleet row"
-        payload = {
-            "benchmark": "cartpole",
-            "protocol": protocol,
-            "presets": presets,
-            "hyperparameters": {"sb3-dqn": ZOO_DQN, "sb3-ppo": ZOO_PPO},
-            "rlfleet_overrides": args.overrides,
-            "seeds": args.seeds,
-            "skipped": skipped,
-            "machine": machine,
-            "runs": [asdict(r) for r in records],
-            "summary": summary,
-            "ratios": rat,
-            "ratios_by_preset": by_base,
-        }
+        payload = time_to_solve_document(
+            "cartpole",
+            protocol,
+            args,
+            presets,
+            {"sb3-dqn": ZOO_DQN, "sb3-ppo": ZOO_PPO},
+            skipped,
+            machine,
+            records,
+            summary,
+            {"ratios": rat, "ratios_by_preset": by_base},
+        )
         write_json(args.json, payload, machine)
     return 0
 

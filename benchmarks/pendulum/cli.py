@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 
 from benchmarks.cartpole.records import RunRecord
 from benchmarks.cartpole.report import (
@@ -37,6 +36,7 @@ from benchmarks.side_by_side import (
     add_time_to_solve_arguments,
     plan_rows,
     run_interleaved,
+    time_to_solve_document,
     time_to_solve_protocol,
     write_json,
 )
@@ -78,19 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         protocol = time_to_solve_protocol(protocol_module, args.max_seconds)
         protocol["ratios_by_preset"] = "peer median / rlfleet row median; above 1: rlfleet faster"
-        payload = {
-            "benchmark": "pendulum",
-            "protocol": protocol,
-            "presets": presets,
-            "hyperparameters": {"sb3-td3": ZOO_TD3, "sb3-sac": ZOO_SAC},
-            "rlfleet_overrides": args.overrides,
-            "seeds": args.seeds,
-            "skipped": skipped,
-            "machine": machine,
-            "runs": [asdict(r) for r in records],
-            "summary": summary,
-            "ratios_by_preset": by_base,
-        }
+        payload = time_to_solve_document(
+            "pendulum",
+            protocol,
+            args,
+            presets,
+            {"sb3-td3": ZOO_TD3, "sb3-sac": ZOO_SAC},
+            skipped,
+            machine,
+            records,
+            summary,
+            {"ratios_by_preset": by_base},
+        )
         write_json(args.json, payload, machine)
     return 0
 
