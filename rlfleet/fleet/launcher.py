@@ -39,7 +39,8 @@ from rlfleet.fleet.role_launch import RoleLaunch
 from rlfleet.fleet.shutdown import OrderedShutdown
 from rlfleet.fleet.status_intake import StatusLinks, take_remote_events
 from rlfleet.fleet.supervisor import Placement, ProcessPlacement, Supervisor, ThreadPlacement
-from rlfleet.transport.local import AcceptLoop
+from rlfleet.transport.local import AcceptLoop, send_command
+from rlfleet.transport.ports import CMD_STOP
 
 __all__ = ["LocalFleet", "RunResult", "default_num_actors", "warm_up"]
 
@@ -278,6 +279,11 @@ class LocalFleet:
             known = self.supervisor.get(role, index)
             if known is not None:
                 known.link = conn
+            if self.result.stop_reason and role in ("actor", "learner"):
+                # came up (or back) after the stop was sent, which reached only the roles with
+                # a link: a budget shorter than start-up, or a restarted Ray actor. Without this
+                # the shutdown would wait out its timeout for the learner's last checkpoint.
+                send_command(conn, CMD_STOP)
         elif kind == "actor_stats":
             known = self.supervisor.get("actor", index)
             self.report.on_actor_stats((index, known.incarnation if known else 0), meta)

@@ -38,8 +38,6 @@ from rlfleet.fleet.cluster.roles import KIND_OF, RoleActor, encode_args
 from rlfleet.fleet.interrupts import InterruptHold
 from rlfleet.fleet.launcher import LocalFleet
 from rlfleet.fleet.supervisor import Placement
-from rlfleet.transport.local import send_command
-from rlfleet.transport.ports import CMD_STOP
 
 #: Seconds to wait for the cluster to grant the run's placement groups.
 RESERVE_TIMEOUT_S = 120.0
@@ -382,11 +380,7 @@ class RayFleet(LocalFleet):
             if key in self._said_hello and key[0] == "actor":
                 self.ray_restarts += 1
             self._said_hello.add(key)
-        super()._handle(conn, kind, meta)
-        if kind == "hello" and self.result.stop_reason and meta.get("role") in ("actor", "learner"):
-            # a role that came up (or back) after the stop was sent: a Ray worker can take many
-            # seconds to start, and the shutdown waits for the learner's last checkpoint
-            send_command(conn, CMD_STOP)
+        super()._handle(conn, kind, meta)  # a hello after the stop is answered with it there
 
     def _restarts(self) -> int:
         return super()._restarts() + self.ray_restarts
