@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.machine import machine_info
+from benchmarks.side_by_side import write_json
 
 try:
     import tomllib
@@ -135,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.png:
         _plot(args, summary, randomize)
     if args.json:
-        machine["load_avg_end"] = os.getloadavg()
         payload = {
             "benchmark": "randomization",
             "protocol": (__doc__ or "").strip(),
@@ -150,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             "runs": runs,
             "summary": summary,
         }
-        with open(args.json, "w") as f:
-            json.dump(payload, f, indent=1)
-        print(f"wrote {args.json}")
+        write_json(args.json, payload, machine)  # records the load at the end in machine
     return 0
 
 

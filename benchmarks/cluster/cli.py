@@ -16,8 +16,6 @@ is reported as launch -> first env step and launch -> first learner update.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from dataclasses import asdict
 
 from benchmarks.cartpole.protocol import PROTOCOL_KEYS, PROTOCOL_SETTINGS
@@ -26,7 +24,7 @@ from benchmarks.cartpole.report import print_report, ratios, summarise
 from benchmarks.cartpole.runs import run_rlfleet
 from benchmarks.cluster.nodes import TwoNodeCluster
 from benchmarks.machine import machine_info
-from benchmarks.side_by_side import add_train_overrides, check_presets
+from benchmarks.side_by_side import add_train_overrides, check_presets, write_json
 
 #: the two rows (rlfleet rows for the shared report: no SB3 evaluation columns)
 ROWS = ("rlfleet:local", "rlfleet:ray")
@@ -117,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{s['median_first_update_s']} s (medians from launch)"
         )
     if args.json:
-        machine["load_avg_end"] = os.getloadavg()
         payload = {
             "benchmark": "cluster",
             "protocol": (__doc__ or "").strip(),
@@ -132,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             "ratios": {"description": "ray median / local median", **rat},
             "startup": startup,
         }
-        with open(args.json, "w") as f:
-            json.dump(payload, f, indent=1)
-        print(f"wrote {args.json}")
+        write_json(args.json, payload, machine)  # records the load at the end in machine
     return 0
 
 
