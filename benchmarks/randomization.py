@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.machine import machine_info
-from benchmarks.side_by_side import write_json
+from benchmarks.side_by_side import add_train_overrides, write_json
 
 try:
     import tomllib
@@ -179,7 +179,6 @@ def _plot(args: argparse.Namespace, summary: dict[str, Any], randomize: dict[str
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    from benchmarks.side_by_side import add_train_overrides
 
     p = argparse.ArgumentParser(
         prog="rlfleet bench randomization", description=(__doc__ or "").splitlines()[0]
