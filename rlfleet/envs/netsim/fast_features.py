@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 
 import numba as nb
-import numpy as np
 
 
-@nb.njit(cache=True, error_model="numpy")
+# _nrt=False: no reference counting. The kernel allocates nothing (the scratch ``tmp`` comes from
+# the caller), and with NRT on, every row view (``ev[e, i]``, ``prev[e]``) cost an atomic
+# incref/decref pair per event.
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def summarise_window(
     ev,
     nev,
@@ -33,6 +35,7 @@ def summarise_window(
     max_delay,
     log_reward,
     active,
+    tmp,
 ):
     """mvfst-rl window features for every active env: ``out[e, :100]`` and ``rew[e]``.
 
@@ -41,13 +44,13 @@ def summarise_window(
 
     Sizes come from the arrays (allocated by :class:`.vector.NetSimVectorEnv` with the layout of
     :mod:`.fast`): ``ev`` is ``[B, EV_MAX, N_RAW]``, ``tail_t`` and ``tail_c`` are ``[B, RING]``
-    rings (``RING`` a power of two).
+    rings (``RING`` a power of two), ``tmp`` is scratch of shape ``[20, EV_MAX]`` (field-major,
+    so the per-field statistics read contiguous memory).
     """
     B = ev.shape[0]
     n_raw = ev.shape[2]
     ring = tail_t.shape[1]
     mask = ring - 1
-    tmp = np.empty((ev.shape[1], 20))
     for e in range(B):
         if not active[e]:
             continue
@@ -76,28 +79,27 @@ def summarise_window(
             p = prev[e]
             valid = r[2] > 0 and (r[3] - r[1]) >= 0
             if valid:
-                s = tmp[m]
-                s[0] = r[1] / 100.0
-                s[1] = r[2] / 100.0
-                s[2] = r[3] / 100.0
-                s[3] = r[4] / 100.0
-                s[4] = r[5] / 100.0
-                s[5] = (r[3] - r[1]) / 100.0
-                s[6] = r[6] * ms / 1000.0
-                s[7] = r[7] * ms / 1000.0
-                w = s[6] - s[7]
-                s[8] = w if w > 0 else 0.0
-                s[9] = (r[8] - p[8]) * ms / 1000.0
-                s[10] = (r[9] - p[9]) / 1000.0
-                s[11] = (r[10] - p[10]) * ms / 1000.0
-                s[12] = r[11]
-                s[13] = r[12] - p[12]
-                s[14] = r[10] - p[10]
-                s[15] = r[13] - p[13]
-                s[16] = r[14] * ms / 1000.0
-                s[17] = thr / 1000.0
-                s[18] = r[15] * ms / 1000.0
-                s[19] = r[17]
+                tmp[0, m] = r[1] / 100.0
+                tmp[1, m] = r[2] / 100.0
+                tmp[2, m] = r[3] / 100.0
+                tmp[3, m] = r[4] / 100.0
+                tmp[4, m] = r[5] / 100.0
+                tmp[5, m] = (r[3] - r[1]) / 100.0
+                tmp[6, m] = r[6] * ms / 1000.0
+                tmp[7, m] = r[7] * ms / 1000.0
+                w = tmp[6, m] - tmp[7, m]
+                tmp[8, m] = w if w > 0 else 0.0
+                tmp[9, m] = (r[8] - p[8]) * ms / 1000.0
+                tmp[10, m] = (r[9] - p[9]) / 1000.0
+                tmp[11, m] = (r[10] - p[10]) * ms / 1000.0
+                tmp[12, m] = r[11]
+                tmp[13, m] = r[12] - p[12]
+                tmp[14, m] = r[10] - p[10]
+                tmp[15, m] = r[13] - p[13]
+                tmp[16, m] = r[14] * ms / 1000.0
+                tmp[17, m] = thr / 1000.0
+                tmp[18, m] = r[15] * ms / 1000.0
+                tmp[19, m] = r[17]
                 m += 1
             for k in range(n_raw):
                 p[k] = r[k]
@@ -110,11 +112,12 @@ def summarise_window(
             rew[e] = 0.0
             continue
         for f in range(20):
+            col = tmp[f]
             sm = 0.0
-            mn = tmp[0, f]
-            mx = tmp[0, f]
+            mn = col[0]
+            mx = col[0]
             for i in range(m):
-                v = tmp[i, f]
+                v = col[i]
                 sm += v
                 if v < mn:
                     mn = v
@@ -125,7 +128,7 @@ def summarise_window(
             if m > 1:
                 acc = 0.0
                 for i in range(m):
-                    dv = tmp[i, f] - mean
+                    dv = col[i] - mean
                     acc += dv * dv
                 sd = math.sqrt(acc / (m - 1))
             o[f] = sm if f > 8 else 0.0

@@ -167,6 +167,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.cfg = self.float_state[:, fast.O_CFG : fast.O_CFG + fast.C_NC]
         self.sc[:] = 1
         self.ev = np.zeros((B, fast.EV_MAX, fast.N_RAW), dtype=np.float64)
+        self._feat_tmp = np.empty((20, fast.EV_MAX), dtype=np.float64)  # summarise_window scratch
         self.owd = np.zeros((B, fast.OWD_BINS), dtype=np.int64)
         self.rxbytes = np.zeros(B, dtype=np.float64)
         self.prev = np.zeros((B, fast.N_RAW), dtype=np.float64)
@@ -354,6 +355,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 self.max_delay,
                 self.reward_spec.kind == "log",
                 pending,
+                self._feat_tmp,
             )
             self.ist[pending, fast.I_NEV] = 0
             is_last = pending & (b >= self.duration_ms)
