@@ -36,6 +36,7 @@ def summarise_window(
     log_reward,
     active,
     tmp,
+    acc,
 ):
     """mvfst-rl window features for every active env: ``out[e, :100]`` and ``rew[e]``.
 
@@ -44,9 +45,8 @@ def summarise_window(
 
     Sizes come from the arrays (allocated by :class:`.vector.NetSimVectorEnv` with the layout of
     :mod:`.fast`): ``ev`` is ``[B, EV_MAX, N_RAW]``, ``tail_t`` and ``tail_c`` are ``[B, RING]``
-    rings (``RING`` a power of two), ``tmp`` is scratch of shape ``[20, >= EV_MAX]`` (field-major,
-    so the per-field statistics read contiguous memory; a row length that is not a multiple of
-    4 KB keeps the 20 per-event writes out of one L1 cache set).
+    rings (``RING`` a power of two); ``tmp`` (``[EV_MAX, 20]``, one row per valid event) and
+    ``acc`` (``[5, 20]``) are scratch.
     """
     B = ev.shape[0]
     n_raw = ev.shape[2]
@@ -82,27 +82,28 @@ def summarise_window(
             p = prev[e] if i == 0 else ev[e, i - 1]
             valid = r[2] > 0 and (r[3] - r[1]) >= 0
             if valid:
-                tmp[0, m] = r[1] / 100.0
-                tmp[1, m] = r[2] / 100.0
-                tmp[2, m] = r[3] / 100.0
-                tmp[3, m] = r[4] / 100.0
-                tmp[4, m] = r[5] / 100.0
-                tmp[5, m] = (r[3] - r[1]) / 100.0
-                tmp[6, m] = r[6] * ms / 1000.0
-                tmp[7, m] = r[7] * ms / 1000.0
-                w = tmp[6, m] - tmp[7, m]
-                tmp[8, m] = w if w > 0 else 0.0
-                tmp[9, m] = (r[8] - p[8]) * ms / 1000.0
-                tmp[10, m] = (r[9] - p[9]) / 1000.0
-                tmp[11, m] = (r[10] - p[10]) * ms / 1000.0
-                tmp[12, m] = r[11]
-                tmp[13, m] = r[12] - p[12]
-                tmp[14, m] = r[10] - p[10]
-                tmp[15, m] = r[13] - p[13]
-                tmp[16, m] = r[14] * ms / 1000.0
-                tmp[17, m] = thr / 1000.0
-                tmp[18, m] = r[15] * ms / 1000.0
-                tmp[19, m] = r[17]
+                row = tmp[m]
+                row[0] = r[1] / 100.0
+                row[1] = r[2] / 100.0
+                row[2] = r[3] / 100.0
+                row[3] = r[4] / 100.0
+                row[4] = r[5] / 100.0
+                row[5] = (r[3] - r[1]) / 100.0
+                row[6] = r[6] * ms / 1000.0
+                row[7] = r[7] * ms / 1000.0
+                w = row[6] - row[7]
+                row[8] = w if w > 0 else 0.0
+                row[9] = (r[8] - p[8]) * ms / 1000.0
+                row[10] = (r[9] - p[9]) / 1000.0
+                row[11] = (r[10] - p[10]) * ms / 1000.0
+                row[12] = r[11]
+                row[13] = r[12] - p[12]
+                row[14] = r[10] - p[10]
+                row[15] = r[13] - p[13]
+                row[16] = r[14] * ms / 1000.0
+                row[17] = thr / 1000.0
+                row[18] = r[15] * ms / 1000.0
+                row[19] = r[17]
                 m += 1
         if n > 0:
             last = ev[e, n - 1]
@@ -117,31 +118,42 @@ def summarise_window(
         if m == 0:
             rew[e] = 0.0
             continue
+        # event-outer, field-inner: each field accumulates in event order, as numpy's
+        # reduction over axis 0 of the event engine's [events, 20] array (exactly the same
+        # sums), while the 20 independent chains run side by side instead of one after another
+        sm = acc[0]
+        mn = acc[1]
+        mx = acc[2]
+        sq = acc[3]
         for f in range(20):
-            col = tmp[f]
-            sm = 0.0
-            mn = col[0]
-            mx = col[0]
+            sm[f] = 0.0
+            mn[f] = math.inf
+            mx[f] = -math.inf
+            sq[f] = 0.0
+        for i in range(m):
+            row = tmp[i]
+            for f in range(20):
+                v = row[f]
+                sm[f] += v
+                if v < mn[f]:
+                    mn[f] = v
+                if v > mx[f]:
+                    mx[f] = v
+        mean = acc[4]
+        for f in range(20):
+            mean[f] = sm[f] / m
+        if m > 1:
             for i in range(m):
-                v = col[i]
-                sm += v
-                if v < mn:
-                    mn = v
-                if v > mx:
-                    mx = v
-            mean = sm / m
-            sd = 0.0
-            if m > 1:
-                acc = 0.0
-                for i in range(m):
-                    dv = col[i] - mean
-                    acc += dv * dv
-                sd = math.sqrt(acc / (m - 1))
-            o[f] = sm if f > 8 else 0.0
-            o[20 + f] = mean
-            o[40 + f] = sd
-            o[60 + f] = mn
-            o[80 + f] = mx
+                row = tmp[i]
+                for f in range(20):
+                    dv = row[f] - mean[f]
+                    sq[f] += dv * dv
+        for f in range(20):
+            o[f] = sm[f] if f > 8 else 0.0
+            o[20 + f] = mean[f]
+            o[40 + f] = math.sqrt(sq[f] / (m - 1)) if m > 1 else 0.0
+            o[60 + f] = mn[f]
+            o[80 + f] = mx[f]
         thr_mb = o[20 + 17] * 1000.0 * 1e-6
         delay = (o[80 + 5] if max_delay else o[20 + 5]) * 100.0
         lost = o[18] * 1000.0 * 1e-6

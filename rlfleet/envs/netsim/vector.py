@@ -167,8 +167,9 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.cfg = self.float_state[:, fast.O_CFG : fast.O_CFG + fast.C_NC]
         self.sc[:] = 1
         self.ev = np.zeros((B, fast.EV_MAX, fast.N_RAW), dtype=np.float64)
-        # summarise_window scratch; +8: rows one cache line apart mod 4 KB (no L1 set aliasing)
-        self._feat_tmp = np.empty((20, fast.EV_MAX + 8), dtype=np.float64)
+        # summarise_window scratch: one row per valid event, and the per-field accumulators
+        self._feat_tmp = np.empty((fast.EV_MAX, 20), dtype=np.float64)
+        self._feat_acc = np.empty((5, 20), dtype=np.float64)
         self.owd = np.zeros((B, fast.OWD_BINS), dtype=np.int64)
         self.rxbytes = np.zeros(B, dtype=np.float64)
         self.prev = np.zeros((B, fast.N_RAW), dtype=np.float64)
@@ -357,6 +358,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 self.reward_spec.kind == "log",
                 pending,
                 self._feat_tmp,
+                self._feat_acc,
             )
             self.ist[pending, fast.I_NEV] = 0
             is_last = pending & (b >= self.duration_ms)
