@@ -186,7 +186,7 @@ def _stime(si, tab, e, d, k):
     return tab[si[O_SC + (b + 3)] + (k - q * n)] + q * si[O_SC + (b + 5)]
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def _sfirst(si, tab, e, d, t):
     b = 6 * d
     if t < 0:
@@ -445,7 +445,7 @@ def _send_ack(si, sf, tab, rx_time_last, e, now):
     si[I_AT] = t_ + 1
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def _timers(si, sf, tab, ev, e, lo, hi):
     """Fire the loss timer or PTO if due in (lo, hi) (or at exactly ``hi`` when lo == hi).
 
