@@ -25,7 +25,7 @@ first compile takes ~30 s of CPU instead of ~15 s (cached afterwards).
 Every kernel is compiled with ``_nrt=False`` (numba's reference-counting runtime off): none of
 them allocates, and with NRT on, each row view and each call of a non-inlined kernel cost atomic
 ``NRT_incref`` / ``NRT_decref`` pairs, which a profile (perf, cpu-clock samples) showed taking
-~60 % of the CPU time of ``rlfleet bench netsim``'s 100 Mbps case. Without them: x2.3 to x2.5 env
+~60 % of the CPU time of ``rlfleet bench netsim``'s 100 Mbps case. Without them: x2.1 to x2.5 env
 steps/s, identical results (docs/netsim.md). Keep new kernels allocation-free (pass scratch
 arrays in) or they will not compile.
 
