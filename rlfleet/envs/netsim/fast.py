@@ -22,6 +22,13 @@ rather than row * stride + column and no call marshals array structs. Measured w
 same shared machine, interleaved with the previous code): x1.28 to x1.55 (docs/netsim.md); the
 first compile takes ~30 s of CPU instead of ~15 s (cached afterwards).
 
+Every kernel is compiled with ``_nrt=False`` (numba's reference-counting runtime off): none of
+them allocates, and with NRT on, each row view and each call of a non-inlined kernel cost atomic
+``NRT_incref`` / ``NRT_decref`` pairs, which a profile (perf, cpu-clock samples) showed taking
+~60 % of the CPU time of ``rlfleet bench netsim``'s 100 Mbps case. Without them: x2.1 to x2.5 env
+steps/s, identical results (docs/netsim.md). Keep new kernels allocation-free (pass scratch
+arrays in) or they will not compile.
+
 Why this module is long: the packed-state layout and every kernel of the tick loop must share one
 file. numba's on-disk cache (``cache=True``) is invalidated only when the file defining a kernel
 changes, yet a kernel compiles its callees (most of them inlined) and the module constants it
@@ -155,7 +162,7 @@ O_SSV = O_SST + RING
 F_WIDTH = O_SSV + RING
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _rand(si, e):
     # splitmix64 -> uniform [0, 1); per-env state so envs are independent and reproducible
     x = (si[I_RNG] + np.int64(-7046029254386353131)) & np.int64(0x7FFFFFFFFFFFFFFF)
@@ -167,7 +174,7 @@ def _rand(si, e):
     return (z >> 11) * (1.0 / 4503599627370496.0)
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _stime(si, tab, e, d, k):
     b = 6 * d
     if si[O_SC + (b)] == 0:
@@ -179,7 +186,7 @@ def _stime(si, tab, e, d, k):
     return tab[si[O_SC + (b + 3)] + (k - q * n)] + q * si[O_SC + (b + 5)]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def _sfirst(si, tab, e, d, t):
     b = 6 * d
     if t < 0:
@@ -202,7 +209,7 @@ def _sfirst(si, tab, e, d, t):
     return q * n + lo
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _enqueue(si, sf, tab, e, d, a, size):
     """Link ``d`` (0 up, 1 down) of env ``e``: departure ms of a packet offered at ``a``, or -1."""
     kk, tkk, lft, qh, qt = (
@@ -252,7 +259,7 @@ def _enqueue(si, sf, tab, e, d, a, size):
     return tk
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _send(si, sf, tab, e, now, force):
     """Send while inflight < cwnd (or ``force`` probe packets regardless of cwnd)."""
     mss = np.int64(sf[O_CFG + (C_MSS)])
@@ -287,7 +294,7 @@ def _send(si, sf, tab, e, now, force):
         si[I_DT] = t_ + 1
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _record(si, sf, ev, e, now, acked, lost, ack_delay):
     i = si[I_NEV]
     if i >= EV_MAX:
@@ -316,20 +323,20 @@ def _record(si, sf, ev, e, now, acked, lost, ack_delay):
     ev[i, 18] = ack_delay
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _loss_delay(sf, e):
     r = sf[F_SRTT] if sf[F_SRTT] > sf[F_LRTT] else sf[F_LRTT]
     r *= sf[O_CFG + (C_TTHR)]
     return r if r > 1.0 else 1.0
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _pto_base(sf, e):
     v = 4.0 * sf[F_RTTVAR]
     return sf[F_SRTT] + (v if v > 1.0 else 1.0) + sf[O_CFG + (C_ACKTM)]
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _detect_losses(si, sf, e, now):
     """Declare lost the outstanding packets below the largest acked past either threshold."""
     ld = _loss_delay(sf, e)
@@ -367,7 +374,7 @@ def _detect_losses(si, sf, e, now):
     return n
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _on_ack(si, sf, ev, e, now, end, ack_delay):
     start = si[I_SEEN]
     if end <= start:
@@ -421,7 +428,7 @@ def _on_ack(si, sf, ev, e, now, end, ack_delay):
     _record(si, sf, ev, e, now, acked, n_lost, ack_delay)
 
 
-@nb.njit(cache=True, inline="always", error_model="numpy")
+@nb.njit(cache=True, inline="always", error_model="numpy", _nrt=False)
 def _send_ack(si, sf, tab, rx_time_last, e, now):
     ack_delay = now - rx_time_last
     si[I_RXPEND] = 0
@@ -438,7 +445,7 @@ def _send_ack(si, sf, tab, rx_time_last, e, now):
     si[I_AT] = t_ + 1
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def _timers(si, sf, tab, ev, e, lo, hi):
     """Fire the loss timer or PTO if due in (lo, hi) (or at exactly ``hi`` when lo == hi).
 
@@ -477,7 +484,7 @@ def _timers(si, sf, tab, ev, e, lo, hi):
     return True
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def run_until(SI, SF, tab, EV, OWD, rxbytes, active, t_end):
     """Advance every active env tick by tick to ``t_end[e]`` (inclusive)."""
     for e in range(SI.shape[0]):
@@ -580,7 +587,7 @@ def run_until(SI, SF, tab, EV, OWD, rxbytes, active, t_end):
         sf[F_NOW] = t
 
 
-@nb.njit(cache=True, error_model="numpy")
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def kick(SI, SF, tab, active):
     """Let every active env send now (after an action changed its cwnd)."""
     for e in range(SI.shape[0]):

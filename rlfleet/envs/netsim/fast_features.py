@@ -14,10 +14,12 @@ from __future__ import annotations
 import math
 
 import numba as nb
-import numpy as np
 
 
-@nb.njit(cache=True, error_model="numpy")
+# _nrt=False: no reference counting. The kernel allocates nothing (the scratch ``tmp`` comes from
+# the caller), and with NRT on, every row view (``ev[e, i]``, ``prev[e]``) cost an atomic
+# incref/decref pair per event.
+@nb.njit(cache=True, error_model="numpy", _nrt=False)
 def summarise_window(
     ev,
     nev,
@@ -33,6 +35,8 @@ def summarise_window(
     max_delay,
     log_reward,
     active,
+    tmp,
+    acc,
 ):
     """mvfst-rl window features for every active env: ``out[e, :100]`` and ``rew[e]``.
 
@@ -41,13 +45,13 @@ def summarise_window(
 
     Sizes come from the arrays (allocated by :class:`.vector.NetSimVectorEnv` with the layout of
     :mod:`.fast`): ``ev`` is ``[B, EV_MAX, N_RAW]``, ``tail_t`` and ``tail_c`` are ``[B, RING]``
-    rings (``RING`` a power of two).
+    rings (``RING`` a power of two); ``tmp`` (``[EV_MAX, 20]``, one row per valid event) and
+    ``acc`` (``[5, 20]``) are scratch.
     """
     B = ev.shape[0]
     n_raw = ev.shape[2]
     ring = tail_t.shape[1]
     mask = ring - 1
-    tmp = np.empty((ev.shape[1], 20))
     for e in range(B):
         if not active[e]:
             continue
@@ -73,34 +77,39 @@ def summarise_window(
                 tidx[e, 0] = j if j > tt - ring // 2 else tt - ring // 2
             dt = r[0] - tail_t[e, j & mask]
             thr = (r[16] * ms - tail_c[e, j & mask]) / dt * 1000.0 if dt > 0 else 0.0
-            p = prev[e]
+            # the previous event's raw row: the window's previous event, or the last event of
+            # the previous window (copied to prev at the end)
+            p = prev[e] if i == 0 else ev[e, i - 1]
             valid = r[2] > 0 and (r[3] - r[1]) >= 0
             if valid:
-                s = tmp[m]
-                s[0] = r[1] / 100.0
-                s[1] = r[2] / 100.0
-                s[2] = r[3] / 100.0
-                s[3] = r[4] / 100.0
-                s[4] = r[5] / 100.0
-                s[5] = (r[3] - r[1]) / 100.0
-                s[6] = r[6] * ms / 1000.0
-                s[7] = r[7] * ms / 1000.0
-                w = s[6] - s[7]
-                s[8] = w if w > 0 else 0.0
-                s[9] = (r[8] - p[8]) * ms / 1000.0
-                s[10] = (r[9] - p[9]) / 1000.0
-                s[11] = (r[10] - p[10]) * ms / 1000.0
-                s[12] = r[11]
-                s[13] = r[12] - p[12]
-                s[14] = r[10] - p[10]
-                s[15] = r[13] - p[13]
-                s[16] = r[14] * ms / 1000.0
-                s[17] = thr / 1000.0
-                s[18] = r[15] * ms / 1000.0
-                s[19] = r[17]
+                row = tmp[m]
+                row[0] = r[1] / 100.0
+                row[1] = r[2] / 100.0
+                row[2] = r[3] / 100.0
+                row[3] = r[4] / 100.0
+                row[4] = r[5] / 100.0
+                row[5] = (r[3] - r[1]) / 100.0
+                row[6] = r[6] * ms / 1000.0
+                row[7] = r[7] * ms / 1000.0
+                w = row[6] - row[7]
+                row[8] = w if w > 0 else 0.0
+                row[9] = (r[8] - p[8]) * ms / 1000.0
+                row[10] = (r[9] - p[9]) / 1000.0
+                row[11] = (r[10] - p[10]) * ms / 1000.0
+                row[12] = r[11]
+                row[13] = r[12] - p[12]
+                row[14] = r[10] - p[10]
+                row[15] = r[13] - p[13]
+                row[16] = r[14] * ms / 1000.0
+                row[17] = thr / 1000.0
+                row[18] = r[15] * ms / 1000.0
+                row[19] = r[17]
                 m += 1
+        if n > 0:
+            last = ev[e, n - 1]
+            pe = prev[e]
             for k in range(n_raw):
-                p[k] = r[k]
+                pe[k] = last[k]
         nev[e] = 0
         nvalid[e] = m
         o = out[e]
@@ -109,30 +118,42 @@ def summarise_window(
         if m == 0:
             rew[e] = 0.0
             continue
+        # event-outer, field-inner: each field accumulates in event order, as numpy's
+        # reduction over axis 0 of the event engine's [events, 20] array (exactly the same
+        # sums), while the 20 independent chains run side by side instead of one after another
+        sm = acc[0]
+        mn = acc[1]
+        mx = acc[2]
+        sq = acc[3]
         for f in range(20):
-            sm = 0.0
-            mn = tmp[0, f]
-            mx = tmp[0, f]
+            sm[f] = 0.0
+            mn[f] = math.inf
+            mx[f] = -math.inf
+            sq[f] = 0.0
+        for i in range(m):
+            row = tmp[i]
+            for f in range(20):
+                v = row[f]
+                sm[f] += v
+                if v < mn[f]:
+                    mn[f] = v
+                if v > mx[f]:
+                    mx[f] = v
+        mean = acc[4]
+        for f in range(20):
+            mean[f] = sm[f] / m
+        if m > 1:
             for i in range(m):
-                v = tmp[i, f]
-                sm += v
-                if v < mn:
-                    mn = v
-                if v > mx:
-                    mx = v
-            mean = sm / m
-            sd = 0.0
-            if m > 1:
-                acc = 0.0
-                for i in range(m):
-                    dv = tmp[i, f] - mean
-                    acc += dv * dv
-                sd = math.sqrt(acc / (m - 1))
-            o[f] = sm if f > 8 else 0.0
-            o[20 + f] = mean
-            o[40 + f] = sd
-            o[60 + f] = mn
-            o[80 + f] = mx
+                row = tmp[i]
+                for f in range(20):
+                    dv = row[f] - mean[f]
+                    sq[f] += dv * dv
+        for f in range(20):
+            o[f] = sm[f] if f > 8 else 0.0
+            o[20 + f] = mean[f]
+            o[40 + f] = math.sqrt(sq[f] / (m - 1)) if m > 1 else 0.0
+            o[60 + f] = mn[f]
+            o[80 + f] = mx[f]
         thr_mb = o[20 + 17] * 1000.0 * 1e-6
         delay = (o[80 + 5] if max_delay else o[20 + 5]) * 100.0
         lost = o[18] * 1000.0 * 1e-6

@@ -66,8 +66,12 @@ class ConstantSchedule(Schedule):
             raise ConfigError(f"constant schedule rate {rate_mbps!r} Mbit/s must be > 0 and finite")
         # opportunities per ms = rate_bps / (12000 * 1000); keep it as an exact fraction num/den
         # with the rate rounded to 1 bit/s.
-        self._num = int(round(rate_mbps * 1e6))
-        self._den = _LABEL_BITS * 1000
+        num, den = int(round(rate_mbps * 1e6)), _LABEL_BITS * 1000
+        # in lowest terms: the same floors, and the compiled engine's products stay small enough
+        # for the CPU's 32-bit division (100.42 Mbit/s: 5021/600, not 100420000/12000000)
+        g = math.gcd(num, den)
+        self._num = num // g
+        self._den = den // g
         self.opportunities_per_ms = self._num / self._den
         self.rate_mbps = float(rate_mbps)
 

@@ -83,6 +83,9 @@ class EngineBatch:
         self.cfg = self.float_state[:, fast.O_CFG : fast.O_CFG + fast.C_NC]
         self.sc[:] = 1
         self.ev = np.zeros((B, fast.EV_MAX, fast.N_RAW), dtype=np.float64)
+        # summarise_window scratch: one row per valid event, and the per-field accumulators
+        self._feat_tmp = np.empty((fast.EV_MAX, 20), dtype=np.float64)
+        self._feat_acc = np.empty((5, 20), dtype=np.float64)
         self.owd = np.zeros((B, fast.OWD_BINS), dtype=np.int64)
         self.rxbytes = np.zeros(B, dtype=np.float64)
         # the window summaries (mvfst-rl's 100 features and the engine-native reward)
@@ -217,6 +220,8 @@ class EngineBatch:
             max_delay,
             log_reward,
             mask,
+            self._feat_tmp,
+            self._feat_acc,
         )
         self.discard_events(mask)
 
