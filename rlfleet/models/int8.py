@@ -106,7 +106,6 @@ def quantize(
     or an iterable of input batches. The copy is in eval mode and must run with
     ``torch.backends.quantized.engine`` set to the engine returned by :func:`pick_engine`
     (this function sets it)."""
-    q = torch.ao.quantization
     torch.backends.quantized.engine = pick_engine(engine)
     if not (hasattr(model, "fuse_groups") and hasattr(model, "float_modules")):
         raise ConfigError(
