@@ -10,7 +10,8 @@ import torch
 
 from rlfleet.errors import ConfigError
 from rlfleet.models.int8 import OBSERVERS, available_engines, fake_quantize, pick_engine, quantize
-from rlfleet.models.ocr import CtcRecognizer, scaled_shape
+from rlfleet.models.ocr import CtcRecognizer
+from rlfleet.models.scaling import scaled_shape
 
 pytestmark = [
     pytest.mark.unit,
