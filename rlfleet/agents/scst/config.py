@@ -33,6 +33,18 @@ class Seq2SeqSection:
 
 
 @dataclass
+class RecognizerSection:
+    phi: int = field(
+        0,
+        "Compound-scaling coefficient of the CTC recognizer (OCR/Words-v0): depth x1.2**phi, "
+        "width x1.1**phi, input height x1.15**phi; env.kwargs.height must equal the scaled height "
+        "(32, 36, 44 for phi 0, 1, 2).",
+        ge=0,
+        le=4,
+    )
+
+
+@dataclass
 class ScstSection:
     phase: str = field(
         "scst", "xe: teacher-forced cross-entropy on the references; scst: self-critical RL."
@@ -118,6 +130,7 @@ class ScstConfig:
         None, "The sequence task (env.kwargs: corpus, split, reward; docs/sequences.md)."
     )
     model: Seq2SeqSection = field(None, "The encoder-decoder (Seq/G2P-v0).")
+    recognizer: RecognizerSection = field(None, "The CTC text recognizer (OCR/Words-v0).")
     scst: ScstSection = field(None, "Phase, samples, baseline and loss terms.")
     actor: ScstActorSection = field(None, "Actors (idle in the XE phase).")
     learner: ScstLearnerSection = field(None, "Learner.")
@@ -132,6 +145,7 @@ class ScstConfig:
             "run": _scst_run,
             "env": _seq_env,
             "model": Seq2SeqSection,
+            "recognizer": RecognizerSection,
             "scst": ScstSection,
             "actor": ScstActorSection,
             "learner": ScstLearnerSection,

@@ -22,6 +22,7 @@ __all__ = ["FAMILIES", "Decoder", "SequenceFamily", "family_of"]
 #: env.id -> the module whose ``make_family(config)`` builds that task's family.
 FAMILIES: dict[str, str] = {
     "Seq/G2P-v0": "rlfleet.agents.scst.g2p",
+    "OCR/Words-v0": "rlfleet.agents.scst.ocr",
 }
 
 
