@@ -34,6 +34,7 @@ __all__ = [
     "Quantizable",
     "available_engines",
     "fake_quantize",
+    "fused_fp32",
     "pick_engine",
     "qconfig",
     "quantize",
@@ -114,6 +115,7 @@ def quantize(
     with warnings.catch_warnings():
         # torch 2.13 marks torch.ao.quantization deprecated (moving to torchao); it still works
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
         return _quantize(model, calibrate, observer, reduce_range)
 
 
@@ -145,3 +147,15 @@ def _quantize(
 def fake_quantize(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
     """Quantize to uint8 (per-tensor affine) and back: what an int8 activation holds."""
     return torch.dequantize(torch.quantize_per_tensor(x, scale, zero_point, torch.quint8))
+
+
+def fused_fp32(model: nn.Module) -> nn.Module:
+    """An fp32 copy of ``model`` in eval mode with its fusion groups folded (BN into the conv,
+    the ReLU fused): the fair fp32 baseline for int8 timings."""
+    work = copy.deepcopy(model).eval()
+    groups = work.fuse_groups() if hasattr(work, "fuse_groups") else []
+    if groups:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.ao.quantization.fuse_modules(work, groups, inplace=True)
+    return work

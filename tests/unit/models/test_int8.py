@@ -15,10 +15,12 @@ from rlfleet.models.scaling import scaled_shape
 
 pytestmark = [
     pytest.mark.unit,
+    pytest.mark.usefixtures("one_torch_thread"),
     pytest.mark.skipif(not available_engines(), reason="torch build without quantized engines"),
 ]
 
 
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor")
 def test_quantize_dequantize_error_is_at_most_half_a_step_and_zero_is_exact():
     x = torch.linspace(-1.3, 2.9, 1001)
     lo, hi = float(x.min()), float(x.max())
@@ -51,7 +53,7 @@ def _trained_like(phi: int = 0) -> CtcRecognizer:
     with torch.no_grad():
         net.train()
         for _ in range(3):
-            net(torch.randint(0, 256, (8, 1, h, 6 * h), dtype=torch.uint8))
+            net(torch.randint(0, 256, (8, 1, h, 3 * h), dtype=torch.uint8))
     return net.eval()
 
 
@@ -60,9 +62,9 @@ def test_int8_recognizer_agrees_with_fp32_on_a_fixed_batch(observer):
     net = _trained_like()
     gen = torch.Generator().manual_seed(1)
     calib = [
-        torch.randint(0, 256, (8, 1, 32, 192), dtype=torch.uint8, generator=gen) for _ in range(2)
+        torch.randint(0, 256, (8, 1, 32, 96), dtype=torch.uint8, generator=gen) for _ in range(2)
     ]
-    fixed = torch.randint(0, 256, (8, 1, 32, 192), dtype=torch.uint8, generator=gen)
+    fixed = torch.randint(0, 256, (8, 1, 32, 96), dtype=torch.uint8, generator=gen)
     q = quantize(net, calib, observer=observer)
     with torch.inference_mode():
         a, b = net.logits(fixed), q.logits(fixed)
