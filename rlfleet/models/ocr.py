@@ -27,6 +27,21 @@ from rlfleet.models.scaling import BASE_HEIGHT, scaled_shape
 __all__ = ["CtcRecognizer", "SeparableBlock"]
 
 
+def _publish_batchnorm_statistics(module: nn.Module) -> None:
+    """Turn every BatchNorm's running mean and variance into ``nn.Parameter``s without
+    gradient. rlfleet publishes a network as the flat vector of its parameters (buffers are not
+    sent; :mod:`rlfleet.models.params`), and actors and the evaluator run the recognizer in eval
+    mode, on these statistics: as buffers they would stay at their initial 0 / 1 there. (The
+    observation normaliser keeps its statistics the same way.) BatchNorm still updates them in
+    place in training mode, and the optimizer skips them (they never get a gradient)."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            for name in ("running_mean", "running_var"):
+                value = getattr(m, name)
+                delattr(m, name)
+                m.register_parameter(name, nn.Parameter(value, requires_grad=False))
+
+
 class _ConvBnRelu(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, k: int, stride=1, groups: int = 1) -> None:
         super().__init__(
@@ -80,6 +95,7 @@ class CtcRecognizer(nn.Module):
         self.pool = nn.AvgPool2d((h, 1))  # the remaining rows, averaged: one feature per column
         self.classifier = nn.Conv2d(c, num_classes, 1)
         self.dequant = torch.ao.quantization.DeQuantStub()
+        _publish_batchnorm_statistics(self)
 
     @property
     def height(self) -> int:
