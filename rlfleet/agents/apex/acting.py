@@ -106,6 +106,10 @@ class ApexActing:
         self.net.eval()
         self.param_count = param_count(self.net)
         self.policy = EpsilonGreedy(self.net, env.num_actions, seed)
+        # actor.int8: actions from an int8 copy, rebuilt after each parameter load on the
+        # observations in hand (calibration needs real inputs)
+        self.int8 = bool(config.actor.int8)
+        self._int8_stale = self.int8
         self.epsilons = actor_epsilons(config, slot.index, slot.count)
         one_step = wants_one_step(config)
         self.acc = NStepAccumulator(k, n, config.algo.gamma, env.obs_shape, env.obs_dtype, one_step)
@@ -124,6 +128,7 @@ class ApexActing:
     def load_params(self, flat: np.ndarray, version: int) -> None:
         load_flat(self.net, flat)
         self.version = version
+        self._int8_stale = self.int8
 
     def begin(self, obs: np.ndarray) -> None:
         self._obs = obs
@@ -131,6 +136,11 @@ class ApexActing:
     @torch.inference_mode()  # a Q-network without state: no autograd records, ~25% faster
     def act(self, obs: np.ndarray) -> np.ndarray:
         self._obs = obs
+        if self._int8_stale:
+            from rlfleet.models.int8_policy import int8_q_network
+
+            self.policy.net = int8_q_network(self.net, [as_tensor(obs)])
+            self._int8_stale = False
         self._actions = self.policy.act(obs, self.epsilons)
         return self._actions
 
