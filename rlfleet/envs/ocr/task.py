@@ -5,7 +5,8 @@ test set, and scoring (negative character error rate of a CTC output).
 Every role builds the same task from the same options (cached per process): the words are read,
 split by ``split_seed``, and images are rendered from seeds, so nothing is sent between roles.
 Training images: train words, train fonts, stream ``seed`` of the role. The held-out set:
-held-out words in held-out fonts, image ``i`` = word ``i mod n`` of stream ``TEST_STREAM``.
+held-out words in held-out fonts, image ``i`` = the ``i mod n``-th held-out word in a seeded
+order, rendered as image ``i`` of stream ``TEST_STREAM``.
 """
 
 from __future__ import annotations
@@ -160,7 +161,9 @@ class OcrTask:
     @functools.cached_property
     def test_set(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The held-out test set: images, widths, word rows (held-out words and fonts)."""
-        rows = np.arange(self.options.test_images) % len(self.test_words)
+        # a seeded order of the held-out words (sorted words would all start with "a")
+        order = np.random.default_rng(TEST_STREAM).permutation(len(self.test_words))
+        rows = order[np.arange(self.options.test_images) % len(self.test_words)]
         images, widths = self.test_renderer.render(
             [self.test_words[r] for r in rows], TEST_STREAM, np.arange(rows.size)
         )
