@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 act = out.argmax(1)
                 ref = act if ref is None else ref
                 agree[name].append(float((act == ref).float().mean()))
-    result = {"run": str(loaded.folder), "env": config.env.id, "batch": batch, "threads": args.threads,
+    result = {"run": str(loaded.checkpoint), "env": config.env.id, "batch": batch, "threads": args.threads,
               "engine": torch.backends.quantized.engine, "models": {}}  # fmt: skip
     for name in models:
         a = np.asarray(lat[name]) * 1e6
