@@ -79,10 +79,11 @@ def pick_engine(engine: str = "auto") -> str:
 
 
 def qconfig(
-    observer: str = "histogram", reduce_range: bool = False
+    observer: str = "histogram", reduce_range: bool = False, per_channel_weights: bool = False
 ) -> torch.ao.quantization.QConfig:
-    """Per-tensor affine uint8 activations observed by ``observer``; per-tensor symmetric int8
-    weights (min/max of the weights, which are known exactly)."""
+    """Per-tensor affine uint8 activations observed by ``observer``; symmetric int8 weights from
+    their min/max (known exactly), per tensor (the recipe) or per output channel (an option:
+    depthwise convolutions' channels differ widely in range)."""
     q = torch.ao.quantization
     if observer not in OBSERVERS:
         raise ConfigError(f"int8 observer {observer!r} is unknown; valid: {', '.join(OBSERVERS)}")
@@ -90,7 +91,12 @@ def qconfig(
     activation = act_class.with_args(
         dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=reduce_range
     )
-    weight = q.MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
+    if per_channel_weights:
+        weight = q.PerChannelMinMaxObserver.with_args(
+            dtype=torch.qint8, qscheme=torch.per_channel_symmetric
+        )
+    else:
+        weight = q.MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
     return q.QConfig(activation=activation, weight=weight)
 
 
@@ -100,6 +106,7 @@ def quantize(
     observer: str = "histogram",
     engine: str = "auto",
     reduce_range: bool = False,
+    per_channel_weights: bool = False,
 ) -> nn.Module:
     """An int8 copy of ``model`` (a :class:`Quantizable` with quant/dequant stubs).
 
@@ -116,7 +123,7 @@ def quantize(
         # torch 2.13 marks torch.ao.quantization deprecated (moving to torchao); it still works
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
-        return _quantize(model, calibrate, observer, reduce_range)
+        return _quantize(model, calibrate, observer, reduce_range, per_channel_weights)
 
 
 def _quantize(
@@ -124,13 +131,14 @@ def _quantize(
     calibrate: Callable[[nn.Module], None] | Iterable[torch.Tensor],
     observer: str,
     reduce_range: bool,
+    per_channel_weights: bool,
 ) -> nn.Module:
     q = torch.ao.quantization
     work = copy.deepcopy(model).eval()
     groups = work.fuse_groups()
     if groups:
         q.fuse_modules(work, groups, inplace=True)
-    work.qconfig = qconfig(observer, reduce_range)
+    work.qconfig = qconfig(observer, reduce_range, per_channel_weights)
     for name in work.float_modules():
         work.get_submodule(name).qconfig = None
     q.prepare(work, inplace=True)

@@ -57,15 +57,17 @@ def _trained_like(phi: int = 0) -> CtcRecognizer:
     return net.eval()
 
 
-@pytest.mark.parametrize("observer", OBSERVERS)
-def test_int8_recognizer_agrees_with_fp32_on_a_fixed_batch(observer):
+@pytest.mark.parametrize(
+    ("observer", "per_channel"), [(o, False) for o in OBSERVERS] + [("minmax", True)]
+)
+def test_int8_recognizer_agrees_with_fp32_on_a_fixed_batch(observer, per_channel):
     net = _trained_like()
     gen = torch.Generator().manual_seed(1)
     calib = [
         torch.randint(0, 256, (8, 1, 32, 96), dtype=torch.uint8, generator=gen) for _ in range(2)
     ]
     fixed = torch.randint(0, 256, (8, 1, 32, 96), dtype=torch.uint8, generator=gen)
-    q = quantize(net, calib, observer=observer)
+    q = quantize(net, calib, observer=observer, per_channel_weights=per_channel)
     with torch.inference_mode():
         a, b = net.logits(fixed), q.logits(fixed)
     # stated tolerance: relative L2 error of the logits below 10 %, same shape, finite
