@@ -31,9 +31,13 @@ class ChildRun:
 
 
 def launch_child(
-    make_cmd: Callable[[float], list[str]], timeout_s: float, kill_wait_s: float
+    make_cmd: Callable[[float], list[str]],
+    timeout_s: float,
+    kill_wait_s: float,
+    env_extra: Mapping[str, str] | None = None,
 ) -> ChildRun:
-    """Record the launch time, then start ``make_cmd(launch_unix)`` in its own session and wait.
+    """Record the launch time, then start ``make_cmd(launch_unix)`` in its own session (its
+    environment: :func:`~benchmarks.child_env` plus ``env_extra``) and wait.
 
     A process still alive after ``timeout_s`` is sent SIGTERM, then SIGKILL, with its whole
     process group, waiting up to ``kill_wait_s`` after each signal for what it printed.
@@ -46,7 +50,7 @@ def launch_child(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        env=child_env(),
+        env=child_env(**dict(env_extra or {})),
     )
     out, err = "", ""
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.side_by_side import protocol_keys, solve_settings
+
 IMPLS = ("rlfleet", "sb3-dqn", "sb3-ppo")
 SOLVE_THRESHOLD = 475.0
 SOLVE_CONSECUTIVE = 2
@@ -17,17 +19,8 @@ SB3_EVAL_EVERY = {"sb3-dqn": 1000, "sb3-ppo": 2048}
 SB3_TORCH_THREADS = 1
 #: rlfleet settings the benchmark owns: passed explicitly on every run (so a preset change
 #: cannot alter the protocol) and refused as --set overrides.
-PROTOCOL_SETTINGS = {
-    "env.id": ENV_ID,
-    "env.max_episode_steps": "0",
-    "run.stop_on_solve": "true",
-    "eval.episodes": str(EVAL_EPISODES),
-    "eval.epsilon": "0.0",
-    "eval.max_episode_steps": "0",
-    "eval.solve_threshold": str(SOLVE_THRESHOLD),
-    "eval.solve_consecutive": str(SOLVE_CONSECUTIVE),
-}
-PROTOCOL_KEYS = (*PROTOCOL_SETTINGS, "run.seed", "run.max_seconds")
+PROTOCOL_SETTINGS = solve_settings(ENV_ID, EVAL_EPISODES, SOLVE_THRESHOLD, SOLVE_CONSECUTIVE)
+PROTOCOL_KEYS = protocol_keys(PROTOCOL_SETTINGS)
 #: Extra seconds a run may take after the cap to shut down and write its results.
 GRACE_S = 120.0
 

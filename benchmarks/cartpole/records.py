@@ -49,6 +49,10 @@ class RunRecord:
     #: SB3 only: time_to_solve_s minus eval_s (the SB3 headline); the cap when unsolved.
     time_excl_eval_s: float | None = None
     stop_reason: str = ""
+    #: rlfleet only: launch -> the first env step of any actor / the learner's first update
+    #: (interpreter start-up and imports included)
+    first_env_step_s: float | None = None
+    first_update_s: float | None = None
     process_wall_s: float = 0.0
     env_steps: int = 0
     error: str | None = None
@@ -85,6 +89,11 @@ def record_from_final_eval(rec: RunRecord, fe: dict[str, Any], launch_unix: floa
     rec.stop_reason = fe.get("stop_reason", "")
     rec.env_steps = int(fe.get("env_steps", 0))
     rec.curve = list(fe.get("evaluations", []))
+    start = fe.get("start_unix")  # the run's clock zero: its first_*_s count from there
+    if isinstance(start, (int, float)):
+        for name in ("first_env_step_s", "first_update_s"):
+            if isinstance(fe.get(name), (int, float)):
+                setattr(rec, name, round(start + fe[name] - launch_unix, 3))
     solved_s = fe.get("solved_at_s")
     solved = bool(fe.get("solved")) and solved_s is not None
     if solved:

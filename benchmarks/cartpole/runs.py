@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from benchmarks.cartpole.protocol import GRACE_S, PROTOCOL_SETTINGS
 from benchmarks.cartpole.records import RunRecord, finalize, record_from_final_eval
@@ -18,10 +18,14 @@ from benchmarks.children import ChildRun, launch_child, output_tail, train_comma
 KILL_WAIT_S = 10.0
 
 
-def _launch(make_cmd: Callable[[float], list[str]], cap_s: float) -> ChildRun:
+def _launch(
+    make_cmd: Callable[[float], list[str]],
+    cap_s: float,
+    env_extra: Mapping[str, str] | None = None,
+) -> ChildRun:
     """Launch one run (see :func:`~benchmarks.children.launch_child`); a run still alive
     ``GRACE_S`` after the cap is terminated with its whole process group."""
-    return launch_child(make_cmd, cap_s + GRACE_S, kill_wait_s=KILL_WAIT_S)
+    return launch_child(make_cmd, cap_s + GRACE_S, kill_wait_s=KILL_WAIT_S, env_extra=env_extra)
 
 
 def run_rlfleet(
@@ -31,15 +35,18 @@ def run_rlfleet(
     preset: str = "cartpole",
     impl: str = "rlfleet",
     protocol: dict[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    env_extra: Mapping[str, str] | None = None,
 ) -> RunRecord:
     """One ``rlfleet train PRESET`` run in a fresh process, read back from final_eval.json;
-    ``protocol`` (default: CartPole's) is passed as ``--set`` before ``overrides``."""
+    ``protocol`` (default: CartPole's) is passed as ``--set`` before ``overrides``, then
+    ``extra_args`` (e.g. ``--ray ADDRESS``); ``env_extra`` joins the child's environment."""
     run_dir = tempfile.mkdtemp(prefix=f"rlfleet-bench-{preset}-")
     fixed = PROTOCOL_SETTINGS if protocol is None else protocol
     settings = {"run.seed": str(seed), "run.max_seconds": str(cap_s), **fixed}
-    cmd = train_command(preset, run_dir, settings, overrides)
+    cmd = train_command(preset, run_dir, settings, overrides) + list(extra_args)
     rec = RunRecord(impl, seed, cap_s, command=cmd)
-    child = _launch(lambda _launch_unix: cmd, cap_s)
+    child = _launch(lambda _launch_unix: cmd, cap_s, env_extra)
     launch = child.launch_unix
     rec.process_wall_s = round(child.wall_s, 3)
     path = os.path.join(run_dir, "final_eval.json")

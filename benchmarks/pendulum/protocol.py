@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.side_by_side import protocol_keys, solve_settings
+
 IMPLS = ("rlfleet", "sb3-td3", "sb3-sac")
 DEFAULT_PRESETS = ("dpg-pendulum", "ppo-pendulum")
 ENV_ID = "Pendulum-v1"
@@ -17,18 +19,11 @@ SB3_EVAL_EVERY = {"sb3-td3": 1000, "sb3-sac": 1000}
 SB3_TORCH_THREADS = 1
 #: rlfleet settings the benchmark owns (passed on every run, refused as --set).
 PROTOCOL_SETTINGS = {
-    "env.id": ENV_ID,
-    "env.max_episode_steps": "0",
-    "run.stop_on_solve": "true",
-    "eval.episodes": str(EVAL_EPISODES),
-    "eval.epsilon": "0.0",
-    "eval.max_episode_steps": "0",
-    "eval.solve_threshold": str(SOLVE_THRESHOLD),
-    "eval.solve_consecutive": str(SOLVE_CONSECUTIVE),
+    **solve_settings(ENV_ID, EVAL_EPISODES, SOLVE_THRESHOLD, SOLVE_CONSECUTIVE),
     "env.randomize": "{}",
     "eval.randomize": "{}",
 }
-PROTOCOL_KEYS = (*PROTOCOL_SETTINGS, "run.seed", "run.max_seconds")
+PROTOCOL_KEYS = protocol_keys(PROTOCOL_SETTINGS)
 
 # Tuned Pendulum-v1 hyperparameters of the RL Zoo (DLR-RM/rl-baselines3-zoo, hyperparams/td3.yml
 # and hyperparams/sac.yml, as published with the sb3/td3-Pendulum-v1 and sb3/sac-Pendulum-v1

@@ -27,6 +27,7 @@ algorithms or validating a config never imports torch.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,21 @@ def action_handlers() -> dict[str, list[str]]:
         for kind in registry.spec(name).action_kinds:
             out.setdefault(kind, []).append(name)
     return out
+
+
+def lazy(target: str, arity: int | None = None) -> Callable[..., Any]:
+    """A spec factory that imports ``"package.module:name"`` when first called and calls it, so
+    spec modules import no torch. ``arity``: pass on only the first ``arity`` positional
+    arguments (e.g. 3 for a learner built from ``config, env, seed`` without the ``ends``)."""
+    module, _, name = target.partition(":")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        factory = getattr(importlib.import_module(module), name)
+        return factory(*(args if arity is None else args[:arity]), **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"``{target}``, imported on first use."
+    return call
 
 
 def _nothing(config: Any) -> None:

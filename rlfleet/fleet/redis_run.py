@@ -169,8 +169,13 @@ class RedisRun:
         return ""
 
 
-def open_redis_run(config: Any, url: str | None, run_dir: str, config_json: str) -> RedisRun | None:
-    """A :class:`RedisRun` when the config asks for the Redis transport, else None."""
+def open_redis_run(
+    config: Any, url: str | None, run_dir: str, config_json: str, private: bool = False
+) -> RedisRun | None:
+    """A :class:`RedisRun` when the config asks for the Redis transport, else None.
+
+    ``private``: the server was started for this run alone (``--ray`` without ``--redis``), so
+    no other learner host can hold the name: the claim skips its probation wait."""
     if config.transport.kind != "redis":
         return None
     if not url:
@@ -179,4 +184,10 @@ def open_redis_run(config: Any, url: str | None, run_dir: str, config_json: str)
             "redis://[:PASSWORD@]HOST:6379/0 (or set RLFLEET_REDIS_URL)"
         )
     run = config.transport.run or Path(run_dir).resolve().name
-    return RedisRun(url, run, config_json, keep_keys=config.transport.keep_keys)
+    return RedisRun(
+        url,
+        run,
+        config_json,
+        keep_keys=config.transport.keep_keys,
+        probation_s=0.0 if private else None,
+    )

@@ -53,6 +53,9 @@ class RunResult:
     #: seconds from launch to the first env step of any actor / the learner's first update
     first_env_step_s: float | None = None
     first_update_s: float | None = None
+    #: the Unix time the run's clock starts from (its wall_s, solved_at_s, first_env_step_s ...
+    #: are seconds since then): lets a caller add what came before, e.g. interpreter start-up
+    start_unix: float | None = None
     placement: str = "processes"
     warnings: list[str] = field(default_factory=list)
 
@@ -82,6 +85,7 @@ class RunReport:
         self.base_env_steps = base_env_steps
         self.wall = wall
         self.launch_unix = launch_unix
+        result.start_unix = launch_unix
         self.learner: dict[str, Any] = {}  # the latest learner_stats
         self.learner_fresh = False
         self._learner_metrics: dict[str, Any] = {}

@@ -118,3 +118,17 @@ def test_image_env_runs_end_to_end(tmp_path, env_id):
     final = json.loads((run / "final_eval.json").read_text())
     assert final["updates"] > 0 and final["final_returns"]
     assert (run / "final_eval.gif").stat().st_size > 0
+
+
+def test_a_budget_shorter_than_start_up_still_ends_the_run_promptly(tmp_path):
+    """The stop reaches roles that say hello only after it was sent (it used to reach only roles
+    with a link, and the shutdown then waited out its 120 s for the learner)."""
+    run_dir = tmp_path / "run"
+    argv = ["train", "cartpole", "--run-dir", str(run_dir), "--quiet"]
+    argv += [a for s in [*TINY, "run.max_seconds=0.2"] for a in ("--set", s)]
+    t0 = time.monotonic()
+    assert main(argv) == 0
+    final = json.loads((run_dir / "final_eval.json").read_text())
+    assert final["stop_reason"] == "time budget" and final["checkpoint"]
+    # a generous bound: start-up plus a clean stop, far below the learner's 120 s stop timeout
+    assert time.monotonic() - t0 < 90.0

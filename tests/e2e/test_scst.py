@@ -21,10 +21,11 @@ def sets(overrides: list[str]) -> list[str]:
     return [a for o in overrides for a in ("--set", o)]
 
 
-def test_xe_then_scst_then_eval_seq(tmp_path, capsys):
+def tiny_g2p(tmp_path) -> list[str]:
+    """Write the tiny corpus under ``tmp_path``; the overrides every run on it takes."""
     corpus = tmp_path / "tiny.tsv"
     corpus.write_text("".join(f"{w.split()[0]}\t{' '.join(w.split()[1:])}\n" for w in WORDS))
-    common = [
+    return [
         f'env.kwargs={{corpus = "{corpus}", dev_fraction = 0.25, test_fraction = 0.25}}',
         "model.embed=8",
         "model.hidden=16",
@@ -36,6 +37,10 @@ def test_xe_then_scst_then_eval_seq(tmp_path, capsys):
         "run.log_interval_s=0.25",
         "run.max_seconds=60",
     ]
+
+
+def test_xe_then_scst_then_eval_seq(tmp_path, capsys):
+    common = tiny_g2p(tmp_path)
     xe = tmp_path / "xe"
     argv = ["train", "g2p-xe", "--run-dir", str(xe), "--quiet", "--in-process"]
     assert main([*argv, *sets([*common, "learner.max_updates=30", "learner.batch_size=8"])]) == 0

@@ -16,6 +16,8 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
+    check_choice,
+    fill_sections,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -60,10 +62,7 @@ class ActorSection:
     )
 
     def validate(self) -> None:
-        if self.epsilon_per not in ("actor", "env"):
-            raise ConfigError(
-                f"actor.epsilon_per {self.epsilon_per!r} is unknown; valid: actor, env"
-            )
+        check_choice("actor.epsilon_per", self.epsilon_per, ("actor", "env"))
 
 
 @dataclass
@@ -141,12 +140,8 @@ class DQfDSection:
     )
 
     def validate(self) -> None:
-        if self.mode not in DQFD_MODES:
-            raise ConfigError(f"dqfd.mode {self.mode!r} is unknown; valid: {', '.join(DQFD_MODES)}")
-        if self.transformed not in ("auto", "on", "off"):
-            raise ConfigError(
-                f"dqfd.transformed {self.transformed!r} is unknown; valid: auto, on, off"
-            )
+        check_choice("dqfd.mode", self.mode, DQFD_MODES)
+        check_choice("dqfd.transformed", self.transformed, ("auto", "on", "off"))
         if self.mode != "off" and not self.demos:
             raise ConfigError(f"dqfd.mode = {self.mode!r} needs dqfd.demos = PATH (a .npz file)")
         for name in DEFAULTED:  # -1 takes the mode's published value; else >= 0
@@ -201,25 +196,7 @@ class ApexConfig:
     dqfd: DQfDSection = field(None, "Learning from demonstrations (DQfD / Ape-X DQfD).")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": RunSection,
-            "env": EnvSection,
-            "model": ModelSection,
-            "algo": AlgoSection,
-            "actor": ActorSection,
-            "replay": ReplaySection,
-            "learner": LearnerSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-            "dqfd": DQfDSection,
-        }
-        for name, cls in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, cls())
+        fill_sections(self)
 
     def validate(self) -> None:
-        r, lc = self.replay, self.learner
-        if lc.batch_size > r.capacity:
-            raise ConfigError(
-                f"learner.batch_size {lc.batch_size} exceeds replay.capacity {r.capacity}"
-            )
+        self.replay.check_batch_size(self.learner.batch_size)

@@ -19,21 +19,9 @@ from rlfleet.agents.apex.messages import (
     message_check,
     message_schema,
 )
-from rlfleet.agents.spec import ActorSlot, AgentSpec, ServiceSpec
+from rlfleet.agents.spec import AgentSpec, ServiceSpec, lazy
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.errors import ConfigError
-
-
-def _network(config: Any, env: EnvSpec) -> Any:
-    from rlfleet.agents.apex.network import build_network
-
-    return build_network(config, env)
-
-
-def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.apex.acting import ApexActing
-
-    return ApexActing(config, env, slot, seed)
 
 
 def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
@@ -91,32 +79,14 @@ def _make_service(config: Any, env: EnvSpec, seed: int, ends: Any, service_id: s
     return ReplayService(config, env, seed, ends, service_id=service_id)
 
 
-def _remote_store(config: Any, env: EnvSpec, batches: Any, updates: Any) -> Any:
-    from rlfleet.agents.apex.remote_store import RemoteStore
-
-    return RemoteStore(config, env, batches, updates)
-
-
-def _check_service(config: Any) -> None:
-    from rlfleet.agents.apex.service import check_service_config
-
-    check_service_config(config)
-
-
-def _describe_service(stats: dict[str, Any]) -> str:
-    from rlfleet.agents.apex.service import describe
-
-    return describe(stats)
-
-
 REPLAY_SERVICE = ServiceSpec(
     role="replay",
     batch_kind=BATCH_KIND,
     update_kinds=(PRIORITIES_KIND, DEMAND_KIND),
     make_service=_make_service,
-    make_remote_store=_remote_store,
-    check=_check_service,
-    describe=_describe_service,
+    make_remote_store=lazy("rlfleet.agents.apex.remote_store:RemoteStore"),
+    check=lazy("rlfleet.agents.apex.service:check_service_config"),
+    describe=lazy("rlfleet.agents.apex.service:describe"),
 )
 
 SPEC = AgentSpec(
@@ -124,8 +94,8 @@ SPEC = AgentSpec(
     title="Ape-X DQN",
     config_class=ApexConfig,
     message_kind=EXPERIENCE_KIND,
-    make_network=_network,
-    make_acting=_acting,
+    make_network=lazy("rlfleet.agents.apex.network:build_network"),
+    make_acting=lazy("rlfleet.agents.apex.acting:make_acting"),
     make_learner=_learner,
     message_schema=message_schema,
     message_check=message_check,

@@ -1,6 +1,7 @@
 """Distributed prioritized replay parts shared by the Ape-X family (Horgan et al. 2018): the
-replay section, the actors' local staging buffer, the samples-per-insert limiter, and the
-learner's insert / prefetch data threads around a local replay.
+replay section, the samples-per-insert limiter, and the learner's insert / prefetch data threads
+around a local replay. The actors' half (staging, initial priorities, pushes) is
+:mod:`rlfleet.agents.common.prioritized_acting`; this module imports no torch (configs use it).
 
 Ape-X DQN (``agents/apex``) and Ape-X DPG (``agents/dpg``) differ in what a transition's action
 is (an index or a Box vector), in the network and in the loss; how transitions travel, are
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.agents.common.sections import check_choice
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
 from rlfleet.replay import FieldSpec, PrioritizedReplay, SamplesPerInsertLimiter, UniformReplay
@@ -27,7 +29,6 @@ from rlfleet.transport.ports import Inbox
 __all__ = [
     "ReplayFeed",
     "ReplaySection",
-    "StagingBuffer",
     "build_limiter",
     "transition_fields",
 ]
@@ -58,16 +59,19 @@ class ReplaySection:
     )
 
     def validate(self) -> None:
-        if self.weight_norm not in ("buffer", "batch"):
-            raise ConfigError(
-                f"replay.weight_norm {self.weight_norm!r} is unknown; valid: buffer, batch"
-            )
-        if self.kind not in ("prioritized", "uniform"):
-            raise ConfigError(f"replay.kind {self.kind!r} is unknown; valid: prioritized, uniform")
+        check_choice("replay.weight_norm", self.weight_norm, ("buffer", "batch"))
+        check_choice("replay.kind", self.kind, ("prioritized", "uniform"))
         if self.learning_starts > self.capacity:
             raise ConfigError(
                 f"replay.learning_starts {self.learning_starts} exceeds replay.capacity "
                 f"{self.capacity}: the learner would never start"
+            )
+
+    def check_batch_size(self, batch_size: int) -> None:
+        """``learner.batch_size`` is one the replay can hold."""
+        if batch_size > self.capacity:
+            raise ConfigError(
+                f"learner.batch_size {batch_size} exceeds replay.capacity {self.capacity}"
             )
 
     def beta(self, updates: int) -> float:
@@ -92,33 +96,6 @@ def transition_fields(
         "discount": scalar,
         "next_obs": obs,
     }
-
-
-class StagingBuffer:
-    """An actor's preallocated staging area: transitions wait here until their initial
-    priorities are computed and they are pushed as one message."""
-
-    def __init__(self, capacity: int, fields: Mapping[str, tuple[tuple[int, ...], Any]]) -> None:
-        """``fields``: name -> (per-item shape, dtype)."""
-        self.capacity = capacity
-        self.size = 0
-        self.data = {
-            name: np.empty((capacity, *shape), dtype) for name, (shape, dtype) in fields.items()
-        }
-
-    def extend(self, transitions: Mapping[str, np.ndarray]) -> None:
-        n = len(transitions["action"])
-        if n == 0:
-            return
-        end = self.size + n
-        if end > self.capacity:  # cannot happen when capacity >= push_size + envs * n_step
-            raise RuntimeError(f"local buffer overflow: {end} > {self.capacity}")
-        for name, arr in self.data.items():
-            arr[self.size : end] = transitions[name]
-        self.size = end
-
-    def view(self) -> dict[str, np.ndarray]:
-        return {name: arr[: self.size] for name, arr in self.data.items()}
 
 
 def build_limiter(

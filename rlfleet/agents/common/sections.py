@@ -1,5 +1,7 @@
 """The config sections every agent shares: ``run`` (budgets, seeds, checkpoints), ``env``,
-``eval`` (the evaluator and the solve criterion) and ``transport`` (the data plane).
+``eval`` (the evaluator and the solve criterion) and ``transport`` (the data plane), and the
+checks every agent's config makes the same way (:func:`fill_sections`, :func:`check_algorithm`,
+:func:`check_choice`, :func:`check_layers`).
 
 The fleet reads these the same way for every algorithm; each agent's config class adds its own
 sections (model, algo, actor, learner, ...) next to them.
@@ -7,6 +9,9 @@ sections (model, algo, actor, learner, ...) next to them.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +20,75 @@ from rlfleet.config import field
 from rlfleet.errors import ConfigError, EnvError
 
 TRANSPORT_KINDS = ("local", "redis")
+
+
+#: The policy-head fields of an actor-critic model section (IMPALA, PPO): default, doc, range.
+HEAD_FIELDS: dict[str, tuple[Any, str, dict[str, float]]] = {
+    "squash": (
+        "tanh",
+        "Box actions: how the Gaussian's sample reaches the bounds: tanh (squashed, with the "
+        "Jacobian in the log-probability) or clip (log-probability of the unclipped sample).",
+        {},
+    ),
+    "log_std_init": (0.0, "Box actions: initial log standard deviation.", {"ge": -20, "le": 2}),
+    "state_dependent_std": (
+        False,
+        "Box actions: the log-std is a layer of the features (else one learned vector).",
+        {},
+    ),
+    "critic_inputs": (
+        0,
+        "The last N observation entries are critic-only: the value function sees them, the "
+        "policy never does (privileged features such as netsim's privileged = true; "
+        "evaluation runs without them).",
+        {"ge": 0},
+    ),
+}
+
+
+def head_field(name: str) -> Any:
+    """The config field ``name`` of :data:`HEAD_FIELDS`, for a model section's declaration
+    (``squash: str = head_field("squash")``): every agent with policy heads documents and
+    bounds them alike (:func:`rlfleet.agents.common.heads.policy_head` reads them)."""
+    default, doc, bounds = HEAD_FIELDS[name]
+    return field(default, doc, **bounds)
+
+
+def check_choice(key: str, value: Any, valid: Sequence[str]) -> None:
+    """``value`` of the config key ``key`` (``section.name``) is one of ``valid``; else a
+    ConfigError naming the value and the valid ones."""
+    if value not in valid:
+        raise ConfigError(f"{key} {value!r} is unknown; valid: {', '.join(valid)}")
+
+
+def check_layers(key: str, sizes: Sequence[int]) -> None:
+    """A list of hidden-layer sizes (``key``, e.g. ``model.hidden``) that has at least one."""
+    if not sizes:
+        raise ConfigError(f"{key} must list at least one layer size, got []")
+
+
+def fill_sections(config: Any, **makers: Callable[[], Any]) -> None:
+    """Give each section of ``config`` (a dataclass of sections) left at None its default:
+    ``makers[name]()`` where given (e.g. a ``run`` section naming the agent's algorithm), else
+    its annotated section class with its own defaults. Every agent's ``__post_init__``."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        if getattr(config, f.name) is None:
+            setattr(config, f.name, makers.get(f.name, hints[f.name])())
+
+
+def run_section(algorithm: str, **values: Any) -> Callable[[], RunSection]:
+    """The default ``run`` section of an agent's config: ``run.algorithm`` names the agent."""
+    return lambda: RunSection(algorithm=algorithm, **values)
+
+
+def check_algorithm(config: Any, algorithm: str, what: str) -> None:
+    """``config.run.algorithm`` is ``algorithm``: an agent's config class refuses a run section
+    naming another agent (``what``: e.g. ``"an IMPALA config"``)."""
+    if config.run.algorithm != algorithm:
+        raise ConfigError(
+            f"{what} needs run.algorithm = {algorithm!r}, got {config.run.algorithm!r}"
+        )
 
 
 def check_randomize(env_id: str, table: dict[str, Any], section: str) -> None:
@@ -172,10 +246,7 @@ class TransportSection:
     )
 
     def validate(self) -> None:
-        if self.kind not in TRANSPORT_KINDS:
-            raise ConfigError(
-                f"transport.kind {self.kind!r} is unknown; valid: {', '.join(TRANSPORT_KINDS)}"
-            )
+        check_choice("transport.kind", self.kind, TRANSPORT_KINDS)
         if self.replay_service and self.kind != "redis":
             raise ConfigError(
                 "transport.replay_service = true needs transport.kind = 'redis' (pass --redis "

@@ -301,6 +301,43 @@ def stack_trajectories(
     return out
 
 
+def layout_problem(
+    arrays: Mapping[str, np.ndarray],
+    length: int,
+    obs_shape: tuple[int, ...],
+    obs_dtype: object,
+    step_types: Mapping[str, str],
+) -> str:
+    """Why a received trajectory's ``obs`` is not ``[T+1, K, *obs_shape]`` of ``obs_dtype`` or
+    a per-step field (``name -> dtype``) is not ``[T, K]``, or "" (K is read from ``obs``)."""
+    obs, t = arrays["obs"], length
+    if obs.dtype != np.dtype(obs_dtype) or obs.ndim != 2 + len(obs_shape):
+        return f"obs is {obs.dtype.name}{list(obs.shape)}, expected {np.dtype(obs_dtype).name}"
+    k = obs.shape[1]
+    if obs.shape[0] != t + 1 or obs.shape[2:] != obs_shape or k < 1:
+        return f"obs has shape {list(obs.shape)}, expected [{t + 1}, K, {list(obs_shape)}]"
+    for key, dtype in step_types.items():
+        a = arrays[key]
+        if a.dtype.name != dtype or a.shape != (t, k):
+            return f"{key} is {a.dtype.name}{list(a.shape)}, expected {dtype}[{t}, {k}]"
+    return ""
+
+
+def tail_problem(arrays: Mapping[str, np.ndarray], obs_shape: tuple[int, ...]) -> str:
+    """Why a received trajectory's sparse ``final_obs`` / ``final_obs_index`` or its
+    ``policy_version`` do not have their dtypes and shapes, or ""."""
+    obs = arrays["obs"]
+    final_obs, index = arrays["final_obs"], arrays["final_obs_index"]
+    if final_obs.dtype != obs.dtype or final_obs.shape[1:] != obs_shape:
+        return f"final_obs is {final_obs.dtype.name}{list(final_obs.shape)}"
+    if index.dtype.name != "int64" or index.shape != (len(final_obs), 2):
+        return f"final_obs_index is {index.dtype.name}{list(index.shape)}, expected [{len(final_obs)}, 2]"
+    version = arrays["policy_version"]
+    if version.dtype.name != "int64" or version.shape != ():
+        return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[]"
+    return ""
+
+
 def truncation_problem(
     arrays: Mapping[str, np.ndarray], index: np.ndarray, t: int, k: int, what: str
 ) -> str:

@@ -18,6 +18,11 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
+    check_algorithm,
+    check_choice,
+    check_layers,
+    fill_sections,
+    run_section,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -32,10 +37,8 @@ class ClassifierSection:
     hidden: tuple[int, ...] = field((64, 64), "Hidden layer sizes of the MLP torso.", ge=1)
 
     def validate(self) -> None:
-        if self.torso not in TORSOS:
-            raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
-        if not self.hidden:
-            raise ConfigError("model.hidden must list at least one layer size, got []")
+        check_choice("model.torso", self.torso, TORSOS)
+        check_layers("model.hidden", self.hidden)
 
 
 @dataclass
@@ -108,10 +111,6 @@ class DaggerLearnerSection:
         return self.updates_per_iteration
 
 
-def _dagger_run() -> RunSection:
-    return RunSection(algorithm=ALGORITHM)
-
-
 @dataclass
 class DaggerConfig:
     """Everything a DAgger (or behaviour-cloning) run needs; written to the run folder."""
@@ -126,25 +125,10 @@ class DaggerConfig:
     transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": _dagger_run,
-            "env": EnvSection,
-            "model": ClassifierSection,
-            "dagger": DaggerSection,
-            "actor": DaggerActorSection,
-            "learner": DaggerLearnerSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-        }
-        for name, make in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, make())
+        fill_sections(self, run=run_section(ALGORITHM))
 
     def validate(self) -> None:
-        if self.run.algorithm != ALGORITHM:
-            raise ConfigError(
-                f"a DAgger config needs run.algorithm = {ALGORITHM!r}, got {self.run.algorithm!r}"
-            )
+        check_algorithm(self, ALGORITHM, "a DAgger config")
         d, lc = self.dagger, self.learner
         smallest = min(d.labels_per_iteration, d.max_labels or d.labels_per_iteration)
         if lc.batch_size > smallest:

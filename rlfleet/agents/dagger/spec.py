@@ -8,26 +8,7 @@ from typing import Any
 
 from rlfleet.agents.dagger.config import DaggerConfig
 from rlfleet.agents.dagger.messages import LABELS_KIND, message_check, message_schema
-from rlfleet.agents.spec import ActorSlot, AgentSpec
-from rlfleet.envs.spec import EnvSpec
-
-
-def _network(config: Any, env: EnvSpec) -> Any:
-    from rlfleet.agents.dagger.network import build_network
-
-    return build_network(config, env)
-
-
-def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.dagger.acting import DaggerActing
-
-    return DaggerActing(config, env, slot, seed)
-
-
-def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
-    from rlfleet.agents.dagger.learner import DaggerLearner
-
-    return DaggerLearner(config, env, seed)
+from rlfleet.agents.spec import AgentSpec, lazy
 
 
 def prepare(config: Any) -> None:
@@ -45,9 +26,9 @@ SPEC = AgentSpec(
     title="DAgger",
     config_class=DaggerConfig,
     message_kind=LABELS_KIND,
-    make_network=_network,
-    make_acting=_acting,
-    make_learner=_learner,
+    make_network=lazy("rlfleet.agents.dagger.network:build_network"),
+    make_acting=lazy("rlfleet.agents.dagger.acting:DaggerActing"),
+    make_learner=lazy("rlfleet.agents.dagger.learner:DaggerLearner", 3),
     message_schema=message_schema,
     message_check=message_check,
     prepare=prepare,

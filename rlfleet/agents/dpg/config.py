@@ -19,6 +19,8 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
+    check_choice,
+    fill_sections,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -78,10 +80,7 @@ class ActorSection:
     torch_threads: int = field(1, "torch intra-op threads in each actor process.", ge=1)
 
     def validate(self) -> None:
-        if self.noise_per not in NOISE_PER:
-            raise ConfigError(
-                f"actor.noise_per {self.noise_per!r} is unknown; valid: {', '.join(NOISE_PER)}"
-            )
+        check_choice("actor.noise_per", self.noise_per, NOISE_PER)
 
 
 @dataclass
@@ -114,27 +113,10 @@ class DPGConfig:
     transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": RunSection,
-            "env": EnvSection,
-            "model": ModelSection,
-            "algo": AlgoSection,
-            "actor": ActorSection,
-            "replay": ReplaySection,
-            "learner": LearnerSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-        }
-        for name, cls in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, cls())
+        fill_sections(self)
 
     def validate(self) -> None:
-        r, lc = self.replay, self.learner
-        if lc.batch_size > r.capacity:
-            raise ConfigError(
-                f"learner.batch_size {lc.batch_size} exceeds replay.capacity {r.capacity}"
-            )
+        self.replay.check_batch_size(self.learner.batch_size)
         if self.transport.replay_service:
             raise ConfigError(
                 "transport.replay_service = true is not available for run.algorithm = 'dpg' "

@@ -9,27 +9,9 @@ from typing import Any
 
 from rlfleet.agents.dpg.config import DPGConfig
 from rlfleet.agents.dpg.messages import EXPERIENCE_KIND, message_check, message_schema
-from rlfleet.agents.spec import ActorSlot, AgentSpec
+from rlfleet.agents.spec import AgentSpec, lazy
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.errors import ConfigError
-
-
-def _network(config: Any, env: EnvSpec) -> Any:
-    from rlfleet.agents.dpg.network import build_network
-
-    return build_network(config, env)
-
-
-def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.dpg.acting import DPGActing
-
-    return DPGActing(config, env, slot, seed)
-
-
-def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
-    from rlfleet.agents.dpg.learner import DPGLearner
-
-    return DPGLearner(config, env, seed)
 
 
 def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
@@ -52,9 +34,9 @@ SPEC = AgentSpec(
     title="Ape-X DPG",
     config_class=DPGConfig,
     message_kind=EXPERIENCE_KIND,
-    make_network=_network,
-    make_acting=_acting,
-    make_learner=_learner,
+    make_network=lazy("rlfleet.agents.dpg.network:build_network"),
+    make_acting=lazy("rlfleet.agents.dpg.acting:make_acting"),
+    make_learner=lazy("rlfleet.agents.dpg.learner:DPGLearner", 3),
     message_schema=message_schema,
     message_check=message_check,
     check_env=check_env,

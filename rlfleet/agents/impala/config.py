@@ -18,6 +18,12 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
+    check_algorithm,
+    check_choice,
+    check_layers,
+    fill_sections,
+    head_field,
+    run_section,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -44,34 +50,16 @@ class PolicyModelSection:
         "unroll and is reset at episode starts).",
     )
     lstm_size: int = field(256, "Width of the LSTM core's h and c (core = lstm only).", ge=1)
-    squash: str = field(
-        "tanh",
-        "Box actions: how the Gaussian's sample reaches the bounds: tanh (squashed, with the "
-        "Jacobian in the log-probability) or clip (log-probability of the unclipped sample).",
-    )
-    log_std_init: float = field(0.0, "Box actions: initial log standard deviation.", ge=-20, le=2)
-    state_dependent_std: bool = field(
-        False, "Box actions: the log-std is a layer of the features (else one learned vector)."
-    )
-    critic_inputs: int = field(
-        0,
-        "The last N observation entries are critic-only: the value function sees them, the "
-        "policy never does (privileged features such as netsim's privileged = true; "
-        "evaluation runs without them).",
-        ge=0,
-    )
+    squash: str = head_field("squash")
+    log_std_init: float = head_field("log_std_init")
+    state_dependent_std: bool = head_field("state_dependent_std")
+    critic_inputs: int = head_field("critic_inputs")
 
     def validate(self) -> None:
-        if self.torso not in TORSOS:
-            raise ConfigError(f"model.torso {self.torso!r} is unknown; valid: {', '.join(TORSOS)}")
-        if self.core not in CORES:
-            raise ConfigError(f"model.core {self.core!r} is unknown; valid: {', '.join(CORES)}")
-        if self.squash not in SQUASHES:
-            raise ConfigError(
-                f"model.squash {self.squash!r} is unknown; valid: {', '.join(SQUASHES)}"
-            )
-        if not self.hidden:
-            raise ConfigError("model.hidden must list at least one layer size, got []")
+        check_choice("model.torso", self.torso, TORSOS)
+        check_choice("model.core", self.core, CORES)
+        check_choice("model.squash", self.squash, SQUASHES)
+        check_layers("model.hidden", self.hidden)
 
 
 @dataclass
@@ -104,10 +92,7 @@ class ImpalaAlgoSection:
     )
 
     def validate(self) -> None:
-        if self.reduction not in REDUCTIONS:
-            raise ConfigError(
-                f"algo.reduction {self.reduction!r} is unknown; valid: {', '.join(REDUCTIONS)}"
-            )
+        check_choice("algo.reduction", self.reduction, REDUCTIONS)
 
 
 @dataclass
@@ -149,10 +134,7 @@ class ImpalaLearnerSection:
     max_updates: int = field(0, "Stop after this many updates (0 = no limit).", ge=0)
 
     def validate(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(
-                f"learner.optimizer {self.optimizer!r} is unknown; valid: {', '.join(OPTIMIZERS)}"
-            )
+        check_choice("learner.optimizer", self.optimizer, OPTIMIZERS)
 
 
 @dataclass
@@ -181,11 +163,7 @@ class KickstartSection:
     )
 
     def validate(self) -> None:
-        if self.schedule not in KICKSTART_SCHEDULES:
-            raise ConfigError(
-                f"kickstart.schedule {self.schedule!r} is unknown; "
-                f"valid: {', '.join(KICKSTART_SCHEDULES)}"
-            )
+        check_choice("kickstart.schedule", self.schedule, KICKSTART_SCHEDULES)
         try:
             kickstart_weight(0, **self.schedule_args())
         except ConfigError as exc:
@@ -200,10 +178,6 @@ class KickstartSection:
             "boundaries": self.boundaries,
             "values": self.values,
         }
-
-
-def _impala_run() -> RunSection:
-    return RunSection(algorithm=ALGORITHM)
 
 
 @dataclass
@@ -221,26 +195,10 @@ class ImpalaConfig:
     transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": _impala_run,
-            "env": EnvSection,
-            "model": PolicyModelSection,
-            "algo": ImpalaAlgoSection,
-            "actor": ImpalaActorSection,
-            "learner": ImpalaLearnerSection,
-            "kickstart": KickstartSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-        }
-        for name, make in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, make())
+        fill_sections(self, run=run_section(ALGORITHM))
 
     def validate(self) -> None:
-        if self.run.algorithm != ALGORITHM:
-            raise ConfigError(
-                f"an IMPALA config needs run.algorithm = {ALGORITHM!r}, got {self.run.algorithm!r}"
-            )
+        check_algorithm(self, ALGORITHM, "an IMPALA config")
 
     def update_args(self) -> dict:
         """Keyword arguments of :class:`rlfleet.agents.impala.update.ImpalaUpdate` (no teacher)."""

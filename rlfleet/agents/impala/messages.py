@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlfleet.agents.common.trajectories import truncation_problem
+from rlfleet.agents.common.trajectories import layout_problem, tail_problem, truncation_problem
 from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, unroll_keys
 from rlfleet.transport.codec import encode
 
@@ -50,16 +50,10 @@ def unroll_problem(
     if not core_size and CORE_STATE_KEY in arrays:
         return f"unexpected {CORE_STATE_KEY}: the learner's network has no LSTM core"
     t, obs_shape = unroll_length, tuple(obs_shape)
-    obs = arrays["obs"]
-    if obs.dtype != np.dtype(obs_dtype) or obs.ndim != 2 + len(obs_shape):
-        return f"obs is {obs.dtype.name}{list(obs.shape)}, expected {np.dtype(obs_dtype).name}"
-    k = obs.shape[1]
-    if obs.shape[0] != t + 1 or obs.shape[2:] != obs_shape or k < 1:
-        return f"obs has shape {list(obs.shape)}, expected [{t + 1}, K, {list(obs_shape)}]"
-    for key, dtype in _STEP_SHAPED.items():
-        a = arrays[key]
-        if a.dtype.name != dtype or a.shape != (t, k):
-            return f"{key} is {a.dtype.name}{list(a.shape)}, expected {dtype}[{t}, {k}]"
+    problem = layout_problem(arrays, t, obs_shape, obs_dtype, _STEP_SHAPED)
+    if problem:
+        return problem
+    k = arrays["obs"].shape[1]
     action = arrays["action"]
     if action_dim:
         want, behaviour, shape = (t, k, action_dim), "behaviour_log_prob", (t, k)
@@ -74,14 +68,10 @@ def unroll_problem(
     logits = arrays[behaviour]
     if logits.dtype.name != "float32" or logits.shape != shape:
         return f"{behaviour} is {logits.dtype.name}{list(logits.shape)}, expected {list(shape)}"
-    final_obs, index = arrays["final_obs"], arrays["final_obs_index"]
-    if final_obs.dtype != obs.dtype or final_obs.shape[1:] != obs_shape:
-        return f"final_obs is {final_obs.dtype.name}{list(final_obs.shape)}"
-    if index.dtype.name != "int64" or index.shape != (len(final_obs), 2):
-        return f"final_obs_index is {index.dtype.name}{list(index.shape)}, expected [{len(final_obs)}, 2]"
-    version = arrays["policy_version"]
-    if version.dtype.name != "int64" or version.shape != ():
-        return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[]"
+    problem = tail_problem(arrays, obs_shape)
+    if problem:
+        return problem
+    index = arrays["final_obs_index"]
     if core_size:
         state = arrays[CORE_STATE_KEY]
         if state.dtype.name != "float32" or state.shape != (2, k, core_size):

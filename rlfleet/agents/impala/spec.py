@@ -8,33 +8,9 @@ from typing import Any
 from rlfleet.agents.common.critic_check import check_critic_inputs
 from rlfleet.agents.impala.config import ImpalaConfig
 from rlfleet.agents.impala.messages import UNROLL_KIND
-from rlfleet.agents.spec import ActorSlot, AgentSpec
+from rlfleet.agents.spec import AgentSpec, lazy
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.errors import ConfigError
-
-
-def _network(config: Any, env: EnvSpec) -> Any:
-    from rlfleet.agents.impala.network import build_network
-
-    return build_network(config, env)
-
-
-def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.impala.acting import ImpalaActing
-
-    return ImpalaActing(config, env, slot, seed)
-
-
-def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
-    from rlfleet.agents.impala.learner import ImpalaLearner
-
-    return ImpalaLearner(config, env, seed)
-
-
-def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
-    from rlfleet.agents.common.networks import head_policy
-
-    return head_policy(config, env, net, seed)
 
 
 def check_env(config: Any, env: EnvSpec) -> None:
@@ -75,12 +51,12 @@ SPEC = AgentSpec(
     title="IMPALA",
     config_class=ImpalaConfig,
     message_kind=UNROLL_KIND,
-    make_network=_network,
-    make_acting=_acting,
-    make_learner=_learner,
+    make_network=lazy("rlfleet.agents.impala.network:build_network"),
+    make_acting=lazy("rlfleet.agents.impala.acting:ImpalaActing"),
+    make_learner=lazy("rlfleet.agents.impala.learner:ImpalaLearner", 3),
     check_env=check_env,
     prepare=prepare,
     action_kinds=("discrete", "continuous"),
-    make_eval_policy=_eval_policy,
+    make_eval_policy=lazy("rlfleet.agents.common.networks:head_policy"),
     preload=("rlfleet.agents.impala.acting", "rlfleet.agents.impala.learner"),
 )

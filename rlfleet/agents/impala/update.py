@@ -1,8 +1,9 @@
 """IMPALA (Espeholt et al. 2018) with optional kickstarting (Schmitt et al. 2018).
 
-The learner's update (:class:`ImpalaUpdate`); the unrolls it learns from are described in
-:mod:`rlfleet.agents.impala.unrolls`. It knows nothing of processes or transports: the learner
-core feeds it stacked unrolls.
+The learner's update (:class:`ImpalaUpdate`): losses and the gradient step on what
+:class:`~rlfleet.agents.impala.targets.UnrollForward` computes (logits, values, V-trace targets);
+the unrolls it learns from are described in :mod:`rlfleet.agents.impala.unrolls`. It knows
+nothing of processes or transports: the learner core feeds it stacked unrolls.
 
 Networks may be feed-forward or have an LSTM core (:class:`rlfleet.models.LSTMPolicyValueNetwork`):
 then each unroll carries the core state before its first observation, and the learner reruns the
@@ -20,7 +21,7 @@ from torch import nn
 from rlfleet.agents.common.networks import logits_of
 from rlfleet.agents.common.optim import Adam, RMSprop, make_adam
 from rlfleet.agents.impala.config import OPTIMIZERS
-from rlfleet.agents.impala.unrolls import CORE_STATE_KEY, unroll_keys
+from rlfleet.agents.impala.targets import UnrollForward
 from rlfleet.errors import ConfigError
 from rlfleet.math import (
     baseline_loss,
@@ -28,11 +29,8 @@ from rlfleet.math import (
     entropy_loss,
     kickstart_weight,
     policy_gradient_loss,
-    vtrace_from_importance_weights,
-    vtrace_from_logits,
 )
 from rlfleet.math.policy_losses import REDUCTIONS
-from rlfleet.math.vtrace import VTraceFromLogitsReturns
 from rlfleet.models.heads import is_continuous_head
 from rlfleet.models.recurrent import is_recurrent
 
@@ -160,6 +158,13 @@ class ImpalaUpdate:
         }
         if teacher is not None:
             kickstart_weight(0, **self.kickstart_args)  # validate the schedule now, not later
+        self._forward = UnrollForward(
+            net,
+            recurrent=self.recurrent,
+            continuous=self.continuous,
+            reward_scale=self.reward_scale,
+            vtrace_args=self.vtrace_args,
+        )
         self.updates = 0
 
     def kickstart_lambda(self) -> float:
@@ -167,185 +172,6 @@ class ImpalaUpdate:
         if self.teacher is None:
             return 0.0
         return kickstart_weight(self.updates, **self.kickstart_args)
-
-    def _tensors(self, batch: Mapping[str, object]) -> dict[str, torch.Tensor]:
-        keys = unroll_keys(self.continuous)
-        missing = [k for k in keys if k not in batch and k != "policy_version"]
-        if missing:
-            raise ConfigError(f"batch lacks keys {missing}; a batch has {list(keys)}")
-        out = {}
-        for key in keys[:-1]:
-            value = batch[key]
-            out[key] = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
-        t_b = tuple(out["action"].shape)
-        if self.continuous:  # [T, B, D] raw samples
-            if len(t_b) != 3:
-                raise ConfigError(f"action must be [T, B, D] for Box actions, got shape {t_b}")
-            t_b = t_b[:2]
-        if len(t_b) != 2:
-            raise ConfigError(f"action must be time-major [T, B], got shape {t_b}")
-        t, b = t_b
-        for key in ("reward", "discount", "done", "truncated"):
-            if tuple(out[key].shape) != t_b:
-                raise ConfigError(
-                    f"{key} has shape {tuple(out[key].shape)}; it must match action [T, B] = {t_b}"
-                )
-        obs_shape = tuple(out["obs"].shape)
-        if obs_shape[:2] != (t + 1, b):
-            raise ConfigError(
-                f"obs has shape {obs_shape}; it must be [T+1, B, ...] = [{t + 1}, {b}, ...]"
-                " (the last observation bootstraps)"
-            )
-        if self.continuous:
-            lp_shape = tuple(out["behaviour_log_prob"].shape)
-            if lp_shape != t_b:
-                raise ConfigError(f"behaviour_log_prob has shape {lp_shape}; expected {t_b}")
-        else:
-            logits_shape = tuple(out["behaviour_logits"].shape)
-            if len(logits_shape) != 3 or logits_shape[:2] != t_b:
-                raise ConfigError(
-                    f"behaviour_logits has shape {logits_shape}; expected [{t}, {b}, A]"
-                )
-        index = out["final_obs_index"].reshape(-1, 2).long()
-        if (
-            len(index) != len(out["final_obs"])
-            or tuple(out["final_obs"].shape[1:]) != obs_shape[2:]
-        ):
-            raise ConfigError(
-                f"final_obs has shape {tuple(out['final_obs'].shape)} and final_obs_index"
-                f" {tuple(out['final_obs_index'].shape)}; expected [N, {', '.join(map(str, obs_shape[2:]))}]"
-                " and [N, 2]"
-            )
-        trunc = out["truncated"].bool()
-        if len(index) != int(trunc.sum()) or (
-            len(index) and not trunc[index[:, 0], index[:, 1]].all()
-        ):
-            raise ConfigError(
-                f"final_obs_index lists {len(index)} steps but truncated marks"
-                f" {int(trunc.sum())}; every truncated step needs exactly one final_obs"
-            )
-        if (trunc & ~out["done"].bool()).any():
-            raise ConfigError("a truncated step is not marked done; truncation ends the episode")
-        out["final_obs_index"] = index
-        if self.recurrent:
-            if CORE_STATE_KEY not in batch:
-                raise ConfigError(
-                    f"batch lacks {CORE_STATE_KEY!r}: the network has an LSTM core, so each unroll"
-                    " must carry the core state before its first observation"
-                )
-            state = torch.as_tensor(batch[CORE_STATE_KEY]).float()
-            want = (2, b, self.net.lstm_size)
-            if tuple(state.shape) != want:
-                raise ConfigError(
-                    f"{CORE_STATE_KEY} has shape {tuple(state.shape)}; expected [2, B, H] = {list(want)}"
-                )
-            out[CORE_STATE_KEY] = state
-        return out
-
-    def _recurrent_pass(
-        self, b_: dict[str, torch.Tensor], t: int, b: int
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits ``[T, B, A]``, values ``[T+1, B]`` (with graph) and the detached values of the
-        truncations' final observations, rerunning the core from the unrolls' start states."""
-        obs, index = b_["obs"], b_["final_obs_index"]
-        # Zero the state before obs[t] wherever the episode ended at step t-1 (the actor did the
-        # same); obs[0]'s start state was already reset by the actor.
-        reset = torch.zeros(t + 1, b, dtype=torch.bool)
-        reset[1:] = b_["done"].bool()
-        logits_all, values, states_after = self.net.unroll(obs, b_[CORE_STATE_KEY], reset)
-        final_values = values.new_zeros(len(index))
-        if len(index):
-            with torch.no_grad():
-                # x_final follows obs[t] in the same episode: it sees the state after step t,
-                # which unroll returns because done[t] resets a row before obs[t+1]. Truncations
-                # are rare (one per time limit), so gathering them one by one is cheap.
-                after = torch.stack(
-                    [states_after[int(ti)][:, int(bi)] for ti, bi in index.tolist()], dim=1
-                )
-                _, final_values, _ = self.net(b_["final_obs"].to(obs.dtype), after)
-        return logits_all[:t], values, final_values
-
-    def _forward(self, batch: Mapping[str, object]) -> dict:
-        """Validated batch -> learner logits/values (with graph) and the V-trace targets."""
-        b_ = self._tensors(batch)
-        obs, index = b_["obs"], b_["final_obs_index"]
-        t, b = b_["action"].shape[:2]
-        flat_obs = obs.reshape(((t + 1) * b, *obs.shape[2:]))
-        if self.recurrent:
-            logits, values, final_values = self._recurrent_pass(b_, t, b)
-        else:
-            # One forward pass over all T+1 observations and the truncations' final observations.
-            logits_all, values_all = self.net(torch.cat([flat_obs, b_["final_obs"].to(obs.dtype)]))
-            logits = logits_all[: (t + 1) * b].reshape(t + 1, b, -1)[:t]
-            values = values_all[: (t + 1) * b].reshape(t + 1, b)
-            final_values = values_all[(t + 1) * b :].detach()
-        num_actions = logits.shape[-1]
-        if not self.continuous and b_["behaviour_logits"].shape[-1] != num_actions:
-            raise ConfigError(
-                f"behaviour_logits has {b_['behaviour_logits'].shape[-1]} actions; the network"
-                f" has {num_actions}"
-            )
-
-        reward = b_["reward"].float()
-        if self.reward_scale != 1.0:
-            reward = reward * self.reward_scale
-        discount = b_["discount"].float()
-        if len(index):
-            # Truncated step: bootstrap from the true final observation, then cut the trace
-            # (see rlfleet.algorithms.impala_actor for why this is exact).
-            reward = reward.clone()
-            discount = discount.clone()
-            ti, bi = index[:, 0], index[:, 1]
-            reward[ti, bi] += discount[ti, bi] * final_values
-            discount[ti, bi] = 0.0
-
-        if self.continuous:
-            vt = self._vtrace_of_log_probs(b_, logits, discount, reward, values, t)
-        else:
-            vt = vtrace_from_logits(
-                behaviour_logits=b_["behaviour_logits"].float(),
-                target_logits=logits,
-                actions=b_["action"].long(),
-                discounts=discount,
-                rewards=reward,
-                values=values[:t].detach(),
-                bootstrap_value=values[t].detach(),
-                **self.vtrace_args,
-            )
-        return {
-            "logits": logits,
-            "values": values[:t],
-            "vt": vt,
-            "actions": b_["action"].float() if self.continuous else b_["action"].long(),
-            "obs": flat_obs[: t * b],
-            "t_b": (t, b),
-        }
-
-    def _vtrace_of_log_probs(
-        self,
-        b_: dict[str, torch.Tensor],
-        params: torch.Tensor,
-        discount: torch.Tensor,
-        reward: torch.Tensor,
-        values: torch.Tensor,
-        t: int,
-    ) -> VTraceFromLogitsReturns:
-        """V-trace for Box actions: ``log rho = log pi(a|x) - log mu(a|x)`` from the head's
-        log-probability of the raw sample and the behaviour's, sent with the unroll."""
-        behaviour = b_["behaviour_log_prob"].float()
-        target = self.net.policy.log_prob(params, b_["action"].float())
-        log_rhos = target - behaviour
-        returns = vtrace_from_importance_weights(
-            log_rhos=log_rhos,
-            discounts=discount,
-            rewards=reward,
-            values=values[:t].detach(),
-            bootstrap_value=values[t].detach(),
-            **self.vtrace_args,
-        )
-        return VTraceFromLogitsReturns(
-            returns.vs, returns.pg_advantages, log_rhos, behaviour, target
-        )
 
     def _policy_terms(self, fw: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(pg, entropy_loss, mean entropy)``: the policy-gradient and entropy terms, from

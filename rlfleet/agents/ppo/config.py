@@ -25,6 +25,12 @@ from rlfleet.agents.common.sections import (
     EvalSection,
     RunSection,
     TransportSection,
+    check_algorithm,
+    check_choice,
+    check_layers,
+    fill_sections,
+    head_field,
+    run_section,
 )
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
@@ -49,33 +55,16 @@ class ActorCriticSection:
     ortho_init: bool = field(
         True, "Orthogonal initialisation (sqrt(2) torsos, 0.01 policy output, 1 value output)."
     )
-    squash: str = field(
-        "tanh",
-        "Box actions: how the Gaussian's sample reaches the bounds: tanh (squashed, with the "
-        "Jacobian in the log-probability) or clip (log-probability of the unclipped sample).",
-    )
-    log_std_init: float = field(0.0, "Box actions: initial log standard deviation.", ge=-20, le=2)
-    state_dependent_std: bool = field(
-        False, "Box actions: the log-std is a layer of the features (else one learned vector)."
-    )
-    critic_inputs: int = field(
-        0,
-        "The last N observation entries are critic-only: the value function sees them, the "
-        "policy never does (privileged features such as netsim's privileged = true; "
-        "evaluation runs without them).",
-        ge=0,
-    )
+    squash: str = head_field("squash")
+    log_std_init: float = head_field("log_std_init")
+    state_dependent_std: bool = head_field("state_dependent_std")
+    critic_inputs: int = head_field("critic_inputs")
 
     def validate(self) -> None:
-        for name, value, valid in (
-            ("torso", self.torso, TORSOS),
-            ("activation", self.activation, ACTIVATIONS),
-            ("squash", self.squash, SQUASHES),
-        ):
-            if value not in valid:
-                raise ConfigError(f"model.{name} {value!r} is unknown; valid: {', '.join(valid)}")
-        if not self.hidden:
-            raise ConfigError("model.hidden must list at least one layer size, got []")
+        check_choice("model.torso", self.torso, TORSOS)
+        check_choice("model.activation", self.activation, ACTIVATIONS)
+        check_choice("model.squash", self.squash, SQUASHES)
+        check_layers("model.hidden", self.hidden)
 
 
 @dataclass
@@ -119,8 +108,7 @@ class PPOAlgoSection:
     )
 
     def validate(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"algo.mode {self.mode!r} is unknown; valid: {', '.join(MODES)}")
+        check_choice("algo.mode", self.mode, MODES)
 
 
 @dataclass
@@ -156,20 +144,12 @@ class PPOLearnerSection:
     max_updates: int = field(0, "Stop after this many iterations (0 = no limit).", ge=0)
 
     def validate(self) -> None:
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(
-                f"learner.lr_schedule {self.lr_schedule!r} is unknown; valid: "
-                f"{', '.join(LR_SCHEDULES)}"
-            )
+        check_choice("learner.lr_schedule", self.lr_schedule, LR_SCHEDULES)
 
     @property
     def publish_interval(self) -> int:
         """Every iteration publishes its policy (one version per iteration)."""
         return 1
-
-
-def _ppo_run() -> RunSection:
-    return RunSection(algorithm=ALGORITHM)
 
 
 @dataclass
@@ -186,25 +166,10 @@ class PPOConfig:
     transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": _ppo_run,
-            "env": EnvSection,
-            "model": ActorCriticSection,
-            "algo": PPOAlgoSection,
-            "actor": PPOActorSection,
-            "learner": PPOLearnerSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-        }
-        for name, make in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, make())
+        fill_sections(self, run=run_section(ALGORITHM))
 
     def validate(self) -> None:
-        if self.run.algorithm != ALGORITHM:
-            raise ConfigError(
-                f"a PPO config needs run.algorithm = {ALGORITHM!r}, got {self.run.algorithm!r}"
-            )
+        check_algorithm(self, ALGORITHM, "a PPO config")
         lc = self.learner
         if lc.lr_schedule == "linear" or self.algo.clip_anneal:
             if not (lc.anneal_env_steps or self.run.total_env_steps):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rlfleet.agents.common.trajectories import truncation_problem
+from rlfleet.agents.common.trajectories import layout_problem, tail_problem, truncation_problem
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.transport.codec import Message, encode
 
@@ -55,18 +55,12 @@ def rollout_problem(
     if missing:
         return f"missing arrays {missing}; a rollout has {list(ROLLOUT_KEYS)}"
     obs, obs_shape = arrays["obs"], tuple(env.obs_shape)
-    if obs.dtype != np.dtype(env.obs_dtype) or obs.ndim != 2 + len(obs_shape):
-        return f"obs is {obs.dtype.name}{list(obs.shape)}, expected {np.dtype(env.obs_dtype).name}"
-    k = obs.shape[1]
-    if obs.shape[0] != length + 1 or obs.shape[2:] != obs_shape or k < 1:
-        return f"obs has shape {list(obs.shape)}, expected [{length + 1}, K, {list(obs_shape)}]"
-    t = length
     step_types = {"log_prob": "float32", "reward": "float32", "discount": "float32"}
     step_types.update(done="bool", truncated="bool")
-    for key, dtype in step_types.items():
-        a = arrays[key]
-        if a.dtype.name != dtype or a.shape != (t, k):
-            return f"{key} is {a.dtype.name}{list(a.shape)}, expected {dtype}[{t}, {k}]"
+    problem = layout_problem(arrays, length, obs_shape, env.obs_dtype, step_types)
+    if problem:
+        return problem
+    t, k = length, obs.shape[1]
     action = arrays["action"]
     if env.discrete:
         want, dtype = (t, k), "int64"
@@ -74,14 +68,10 @@ def rollout_problem(
         want, dtype = (t, k, env.action_dim), "float32"
     if action.dtype.name != dtype or action.shape != want:
         return f"action is {action.dtype.name}{list(action.shape)}, expected {dtype}{list(want)}"
+    problem = tail_problem(arrays, obs_shape)
+    if problem:
+        return problem
     final_obs, index = arrays["final_obs"], arrays["final_obs_index"]
-    if final_obs.dtype != obs.dtype or final_obs.shape[1:] != obs_shape:
-        return f"final_obs is {final_obs.dtype.name}{list(final_obs.shape)}"
-    if index.dtype.name != "int64" or index.shape != (len(final_obs), 2):
-        return f"final_obs_index is {index.dtype.name}{list(index.shape)}, expected [N, 2]"
-    version = arrays["policy_version"]
-    if version.dtype.name != "int64" or version.shape != ():
-        return f"policy_version is {version.dtype.name}{list(version.shape)}, expected int64[]"
     finite = [arrays["reward"], arrays["log_prob"]] + ([] if env.discrete else [action])
     if obs.dtype.kind == "f":
         finite += [obs, final_obs]

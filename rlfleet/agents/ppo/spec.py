@@ -9,32 +9,8 @@ from typing import Any
 from rlfleet.agents.common.critic_check import check_critic_inputs
 from rlfleet.agents.ppo.config import PPOConfig
 from rlfleet.agents.ppo.messages import ROLLOUT_KIND, message_check
-from rlfleet.agents.spec import ActorSlot, AgentSpec
+from rlfleet.agents.spec import AgentSpec, lazy
 from rlfleet.envs.spec import EnvSpec
-
-
-def _network(config: Any, env: EnvSpec) -> Any:
-    from rlfleet.agents.ppo.network import build_network
-
-    return build_network(config, env)
-
-
-def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.ppo.acting import PPOActing
-
-    return PPOActing(config, env, slot, seed)
-
-
-def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
-    from rlfleet.agents.ppo.learner import PPOLearner
-
-    return PPOLearner(config, env, seed)
-
-
-def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
-    from rlfleet.agents.common.networks import head_policy
-
-    return head_policy(config, env, net, seed)
 
 
 def check_env(config: Any, env: EnvSpec) -> None:
@@ -47,12 +23,12 @@ SPEC = AgentSpec(
     title="PPO",
     config_class=PPOConfig,
     message_kind=ROLLOUT_KIND,
-    make_network=_network,
-    make_acting=_acting,
-    make_learner=_learner,
+    make_network=lazy("rlfleet.agents.ppo.network:build_network"),
+    make_acting=lazy("rlfleet.agents.ppo.acting:PPOActing"),
+    make_learner=lazy("rlfleet.agents.ppo.learner:PPOLearner", 3),
     message_check=message_check,
     check_env=check_env,
     action_kinds=("discrete", "continuous"),
-    make_eval_policy=_eval_policy,
+    make_eval_policy=lazy("rlfleet.agents.common.networks:head_policy"),
     preload=("rlfleet.agents.ppo.acting", "rlfleet.agents.ppo.learner"),
 )

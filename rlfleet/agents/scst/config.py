@@ -12,7 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlfleet.agents.common.sections import EnvSection, EvalSection, RunSection, TransportSection
+from rlfleet.agents.common.sections import (
+    EnvSection,
+    EvalSection,
+    RunSection,
+    TransportSection,
+    check_algorithm,
+    check_choice,
+    fill_sections,
+    run_section,
+)
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
 
@@ -83,12 +92,8 @@ class ScstSection:
     dev_interval_s: float = field(60.0, "Seconds between those dev measurements.", gt=0)
 
     def validate(self) -> None:
-        if self.phase not in PHASES:
-            raise ConfigError(f"scst.phase {self.phase!r} is unknown; valid: {', '.join(PHASES)}")
-        if self.baseline not in BASELINES:
-            raise ConfigError(
-                f"scst.baseline {self.baseline!r} is unknown; valid: {', '.join(BASELINES)}"
-            )
+        check_choice("scst.phase", self.phase, PHASES)
+        check_choice("scst.baseline", self.baseline, BASELINES)
         if self.baseline == "mean_others" and self.samples < 2:
             raise ConfigError("scst.baseline 'mean_others' needs scst.samples >= 2")
 
@@ -111,10 +116,6 @@ class ScstLearnerSection:
     prefetch_batches: int = field(2, "XE batches prepared ahead.", ge=1)
     torch_threads: int = field(1, "torch intra-op threads in the learner process.", ge=1)
     max_updates: int = field(0, "Stop after this many updates (0 = no limit).", ge=0)
-
-
-def _scst_run() -> RunSection:
-    return RunSection(algorithm=ALGORITHM, total_env_steps=0)
 
 
 def _seq_env() -> EnvSection:
@@ -141,20 +142,7 @@ class ScstConfig:
     transport: TransportSection = field(None, "Data plane between the roles.")
 
     def __post_init__(self) -> None:
-        defaults = {
-            "run": _scst_run,
-            "env": _seq_env,
-            "model": Seq2SeqSection,
-            "recognizer": RecognizerSection,
-            "scst": ScstSection,
-            "actor": ScstActorSection,
-            "learner": ScstLearnerSection,
-            "eval": EvalSection,
-            "transport": TransportSection,
-        }
-        for name, make in defaults.items():
-            if getattr(self, name) is None:
-                setattr(self, name, make())
+        fill_sections(self, run=run_section(ALGORITHM, total_env_steps=0), env=_seq_env)
 
     @property
     def group_size(self) -> int:
@@ -162,10 +150,7 @@ class ScstConfig:
         return 1 + self.scst.samples
 
     def validate(self) -> None:
-        if self.run.algorithm != ALGORITHM:
-            raise ConfigError(
-                f"an SCST config needs run.algorithm = {ALGORITHM!r}, got {self.run.algorithm!r}"
-            )
+        check_algorithm(self, ALGORITHM, "an SCST config")
         from rlfleet.agents.scst.family import FAMILIES
 
         if self.env.id not in FAMILIES:

@@ -111,3 +111,8 @@ def family_of(config: Any) -> SequenceFamily:
             f"(valid: {', '.join(FAMILIES)})"
         )
     return importlib.import_module(name).make_family(config)
+
+
+def build_network(config: Any, env: Any = None) -> Any:
+    """The run's network, built by its family (``spec.make_network``)."""
+    return family_of(config).build_network()

@@ -10,26 +10,8 @@ from typing import Any
 
 from rlfleet.agents.scst.config import ScstConfig
 from rlfleet.agents.scst.messages import SEQUENCES_KIND, message_check, message_schema
-from rlfleet.agents.spec import ActorSlot, AgentSpec
+from rlfleet.agents.spec import AgentSpec, lazy
 from rlfleet.envs.spec import EnvSpec
-
-
-def _network(config: Any, env: EnvSpec) -> Any:
-    from rlfleet.agents.scst.family import family_of
-
-    return family_of(config).build_network()
-
-
-def _acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Any:
-    from rlfleet.agents.scst.acting import ScstActing
-
-    return ScstActing(config, env, slot, seed)
-
-
-def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
-    from rlfleet.agents.scst.learner import ScstLearner
-
-    return ScstLearner(config, env, seed)
 
 
 def _eval_policy(config: Any, env: EnvSpec, net: Any, seed: int) -> Any:
@@ -65,9 +47,9 @@ SPEC = AgentSpec(
     title="SCST",
     config_class=ScstConfig,
     message_kind=SEQUENCES_KIND,
-    make_network=_network,
-    make_acting=_acting,
-    make_learner=_learner,
+    make_network=lazy("rlfleet.agents.scst.family:build_network"),
+    make_acting=lazy("rlfleet.agents.scst.acting:ScstActing"),
+    make_learner=lazy("rlfleet.agents.scst.learner:ScstLearner", 3),
     message_schema=message_schema,
     message_check=message_check,
     make_eval_policy=_eval_policy,

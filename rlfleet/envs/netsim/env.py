@@ -36,7 +36,7 @@ from rlfleet.envs.netsim.features import (
 from rlfleet.envs.netsim.flow import Flow
 from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
 from rlfleet.envs.netsim.receivers import receiver_profile
-from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
+from rlfleet.envs.netsim.rewards import RewardSpec, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLERS, sample_scenario
 from rlfleet.envs.netsim.scenarios.spec import Scenario, build_network
@@ -112,22 +112,15 @@ class NetSimEnv(gym.Env):
             )
         self.action_delay = parse_action_delay(action_delay_ms)
         self.receiver = receiver_profile(receiver, ack_every)
-        self.reward_spec = RewardSpec(
-            reward_kind,
-            tuple(float(c) for c in reward_coeffs),
-            bool(max_delay),
-            float(loss_penalty),
-            reward_norm,
-            float(reward_norm_coeff),
+        self.reward_spec = RewardSpec.of(
+            reward_kind, reward_coeffs, max_delay, loss_penalty, reward_norm, reward_norm_coeff
         )
         if compact and not self.reward_spec.engine_native:
             raise ConfigError(
                 "compact observations support reward_kind log / linear without loss_penalty or "
                 f"capacity normalisation; got {self.reward_spec}"
             )
-        self._reward_norm = (
-            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
-        )
+        self._reward_norm = self.reward_spec.running_norm()
         self.privileged = bool(privileged)
         if curriculum:
             raise ConfigError(

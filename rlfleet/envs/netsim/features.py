@@ -234,6 +234,29 @@ def apply_action(cwnd: float, action: tuple[str, float], lo: float, hi: float) -
     return min(max(cwnd, lo), hi)
 
 
+def apply_actions(
+    cwnd: np.ndarray,
+    actions: np.ndarray,
+    mask: np.ndarray,
+    table: list[tuple[str, float]],
+    lo: float,
+    hi: float,
+) -> None:
+    """:func:`apply_action` for a batch, in place: row ``i`` takes ``table[actions[i]]`` where
+    ``mask[i]``; then every row is clamped to ``[lo, hi]``."""
+    for i, (op, v) in enumerate(table):
+        m = mask & (actions == i)
+        if op == "/":
+            cwnd[m] /= v
+        elif op == "*":
+            cwnd[m] *= v
+        elif op == "+":
+            cwnd[m] += v
+        elif op == "-":
+            cwnd[m] -= v
+    np.clip(cwnd, lo, hi, out=cwnd)
+
+
 class History:
     """The last ``size`` actions as one-hot plus the resulting cwnd (bytes / 1000), oldest first."""
 

@@ -71,6 +71,30 @@ class RewardSpec:
         if not 0 < self.norm_coeff <= 1:
             raise ConfigError(f"reward_norm_coeff must be in (0, 1], got {self.norm_coeff!r}")
 
+    @classmethod
+    def of(
+        cls,
+        reward_kind: str,
+        reward_coeffs: Sequence[float],
+        max_delay: bool,
+        loss_penalty: float,
+        reward_norm: str,
+        reward_norm_coeff: float,
+    ) -> RewardSpec:
+        """The spec of an environment's reward arguments (numbers cast, then checked)."""
+        return cls(
+            reward_kind,
+            tuple(float(c) for c in reward_coeffs),
+            bool(max_delay),
+            float(loss_penalty),
+            reward_norm,
+            float(reward_norm_coeff),
+        )
+
+    def running_norm(self) -> RunningRewardNorm | None:
+        """A fresh per-path normaliser when ``norm`` is ``running``, else None."""
+        return RunningRewardNorm(self.norm_coeff) if self.norm == "running" else None
+
     @property
     def engine_native(self) -> bool:
         """True when the engines' built-in mvfst-rl reward is the reward before any running

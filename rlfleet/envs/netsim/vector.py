@@ -7,6 +7,9 @@ the first observation of the next one, reward 0, and ignores that action).
 
 Limits (checked, with a clear error): integer one-way delays, whole-ms action delays, one flow
 per env, no compact observation, no competing flows. Use :class:`.env.NetSimEnv` for those.
+
+The engine's packed state and what is done to it are :class:`.vector_engine.EngineBatch`; this
+module is the Gymnasium side: scenarios per reset, actions in flight, observations and rewards.
 """
 
 from __future__ import annotations
@@ -17,22 +20,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
-from rlfleet.envs.netsim import fast
 from rlfleet.envs.netsim.curriculum import Curriculum
 from rlfleet.envs.netsim.delays import parse_action_delay
 from rlfleet.envs.netsim.env import DEFAULT_ACTIONS
-from rlfleet.envs.netsim.fast_features import summarise_window
-from rlfleet.envs.netsim.features import parse_actions
+from rlfleet.envs.netsim.features import apply_actions, parse_actions
 from rlfleet.envs.netsim.privileged import N_PRIVILEGED, privileged_features
 from rlfleet.envs.netsim.receivers import receiver_profile
-from rlfleet.envs.netsim.rewards import RewardSpec, RunningRewardNorm, path_key, window_rewards
+from rlfleet.envs.netsim.rewards import RewardSpec, path_key, window_rewards
 from rlfleet.envs.netsim.scenarios.registry import get_scenario
 from rlfleet.envs.netsim.scenarios.samplers import SAMPLER_PARAMS, SAMPLERS, sample_scenario
-from rlfleet.envs.netsim.scenarios.spec import Scenario, Trace, build_schedule
-from rlfleet.envs.netsim.schedule import ConstantSchedule, TableSchedule
+from rlfleet.envs.netsim.scenarios.spec import Scenario
+from rlfleet.envs.netsim.vector_engine import EngineBatch, check_engine_limits
 from rlfleet.errors import ConfigError
-
-_TABLE_COMPACT_AT = 20_000_000
 
 
 class NetSimVectorEnv(gym.vector.VectorEnv):
@@ -74,37 +73,17 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     ) -> None:
         if num_envs < 1:
             raise ConfigError(f"num_envs must be >= 1, got {num_envs}")
-        self.reward_spec = RewardSpec(
-            reward_kind,
-            tuple(float(c) for c in reward_coeffs),
-            bool(max_delay),
-            float(loss_penalty),
-            reward_norm,
-            float(reward_norm_coeff),
+        self.reward_spec = RewardSpec.of(
+            reward_kind, reward_coeffs, max_delay, loss_penalty, reward_norm, reward_norm_coeff
         )
-        self._reward_norm = (
-            RunningRewardNorm(reward_norm_coeff) if reward_norm == "running" else None
-        )
+        self._reward_norm = self.reward_spec.running_norm()
         self.privileged = bool(privileged)
         self.action_delay = parse_action_delay(action_delay_ms)
         fixed = self.action_delay.fixed
-        for name, v in (("window_ms", window_ms), ("action_delay_ms", fixed)):
-            if v is not None and (v < 0 or v != int(v) or (name == "window_ms" and v == 0)):
-                raise ConfigError(
-                    f"{name} must be a whole number of ms (>0 for the window), got {v}"
-                )
+        check_engine_limits(window_ms, fixed, duration_s, (min_cwnd, init_cwnd, max_cwnd))
         self.receiver = receiver_profile(receiver, ack_every)
         if ack_timer_ms is not None:
             self.receiver["ack_timer_ms"] = float(ack_timer_ms)
-        if duration_s * 1000 < window_ms:
-            raise ConfigError(
-                f"duration_s*1000 must be >= window_ms, got {duration_s}, {window_ms}"
-            )
-        if not 0 < min_cwnd <= init_cwnd <= max_cwnd <= fast.RING // 2:
-            raise ConfigError(
-                f"need 0 < min_cwnd <= init_cwnd <= max_cwnd <= {fast.RING // 2}, "
-                f"got {min_cwnd}, {init_cwnd}, {max_cwnd}"
-            )
         specs = list(scenario) if isinstance(scenario, (list, tuple)) else [scenario] * num_envs
         if len(specs) != num_envs:
             raise ConfigError(f"got {len(specs)} scenarios for {num_envs} envs")
@@ -139,10 +118,15 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.single_action_space = gym.spaces.Discrete(self.n_actions)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
+        self.engine = EngineBatch(
+            num_envs,
+            mss=self.mss,
+            init_cwnd=self.init_cwnd,
+            min_cwnd=self.min_cwnd,
+            max_cwnd=self.max_cwnd,
+            receiver=self.receiver,
+        )
         self._alloc()
-        self._tab = np.zeros(1, dtype=np.int64)
-        self._tab_index: dict[Trace, tuple[int, int, int]] = {}
-        self.scenarios: list[Scenario | None] = [None] * num_envs
         self._rngs: list[np.random.Generator] = [np.random.default_rng(i) for i in range(num_envs)]
 
     @staticmethod
@@ -155,27 +139,18 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
             )
         return Curriculum(SAMPLER_PARAMS[names.pop()].traces)
 
-    # ------------------------------------------------------------------ storage
+    @property
+    def scenarios(self) -> list[Scenario | None]:
+        """Each env's current scenario (None before its first reset)."""
+        return self.engine.scenarios
+
+    @property
+    def owd(self) -> np.ndarray:
+        """Each env's one-way-delay histogram of this episode, ``[B, OWD_BINS]`` (1 ms bins)."""
+        return self.engine.owd
+
     def _alloc(self) -> None:
-        B, R = self.num_envs, fast.RING
-        self.int_state = np.zeros((B, fast.I_WIDTH), dtype=np.int64)
-        self.float_state = np.zeros((B, fast.F_WIDTH), dtype=np.float64)
-        # views of the packed rows, for readable Python-side access
-        self.ist = self.int_state[:, : fast.I_NI]
-        self.sc = self.int_state[:, fast.O_SC : fast.O_SC + fast.S_NI]
-        self.fst = self.float_state[:, : fast.F_NF]
-        self.cfg = self.float_state[:, fast.O_CFG : fast.O_CFG + fast.C_NC]
-        self.sc[:] = 1
-        self.ev = np.zeros((B, fast.EV_MAX, fast.N_RAW), dtype=np.float64)
-        self.owd = np.zeros((B, fast.OWD_BINS), dtype=np.int64)
-        self.rxbytes = np.zeros(B, dtype=np.float64)
-        self.prev = np.zeros((B, fast.N_RAW), dtype=np.float64)
-        self.tail_t = np.zeros((B, R), dtype=np.float64)
-        self.tail_c = np.zeros((B, R), dtype=np.float64)
-        self.tidx = np.zeros((B, 3), dtype=np.int64)
-        self.out = np.zeros((B, 100), dtype=np.float64)
-        self.rew = np.zeros(B, dtype=np.float64)
-        self.nvalid = np.zeros(B, dtype=np.int64)
+        B = self.num_envs
         self.hist_a = np.zeros((B, max(self.history_size, 1)), dtype=np.int64)
         self.hist_c = np.zeros((B, max(self.history_size, 1)), dtype=np.float64)
         self.t_obs = np.zeros(B, dtype=np.float64)
@@ -186,30 +161,6 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self.base_rtt_ms = np.zeros(B)
         self._priv = np.zeros((B, N_PRIVILEGED), dtype=np.float32)
         self._keys = [""] * B
-
-    def _sched_params(self, tr: Trace) -> list[int]:
-        s = build_schedule(tr)
-        if isinstance(s, ConstantSchedule):
-            return [0, s._num, s._den, 0, 1, 1]
-        assert isinstance(s, TableSchedule)
-        if tr not in self._tab_index:
-            if len(self._tab) > _TABLE_COMPACT_AT:
-                self._compact_tables()
-            off = len(self._tab)
-            self._tab = np.concatenate([self._tab, np.asarray(s._times, dtype=np.int64)])
-            self._tab_index[tr] = (off, len(s._times), s.period_ms)
-        off, n, per = self._tab_index[tr]
-        return [1, 1, 1, off, n, per]
-
-    def _compact_tables(self) -> None:
-        # keep only the traces of scenarios in use; offsets are re-issued on the next lookup
-        self._tab = np.zeros(1, dtype=np.int64)
-        self._tab_index = {}
-        for e, sc in enumerate(self.scenarios):
-            if sc is not None:
-                up = self._sched_params(sc.uplink)
-                dn = self._sched_params(sc.downlink or sc.uplink)
-                self.sc[e] = up + dn
 
     # ------------------------------------------------------------------ reset
     def _reset_env(self, e: int, spec: str | Scenario) -> None:
@@ -226,40 +177,8 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
                 f"scenario {sc.name!r}: the vector engine needs an integer delay_ms, got "
                 f"{sc.delay_ms}; use NetSimEnv for fractional delays"
             )
-        self.scenarios[e] = sc
-        self.sc[e] = self._sched_params(sc.uplink) + self._sched_params(sc.downlink or sc.uplink)
-        c = self.cfg[e]
-        c[fast.C_DUP] = c[fast.C_DDN] = sc.delay_ms
-        c[fast.C_LUP], c[fast.C_LDN] = sc.loss_up, sc.loss_down
-        c[fast.C_MSS], c[fast.C_ACKSZ] = self.mss, 64
-        c[fast.C_ACKEV], c[fast.C_ACKTM] = self.ack_every, self.ack_timer_ms
-        c[fast.C_MINCW], c[fast.C_MAXCW] = self.min_cwnd, self.max_cwnd
-        c[fast.C_TTHR] = self.receiver["time_threshold"]
-        c[fast.C_ATSRTT] = self.receiver["ack_timer_srtt"]
-        for col, v in (
-            (fast.C_UPK, sc.up_queue_packets),
-            (fast.C_UBY, sc.up_queue_bytes),
-            (fast.C_DPK, sc.down_queue_packets),
-            (fast.C_DBY, sc.down_queue_bytes),
-        ):
-            c[col] = -1.0 if v is None else float(v)
-        self.ist[e] = 0
-        self.ist[e, fast.I_UK] = self.ist[e, fast.I_DK] = -1
-        self.ist[e, fast.I_UTK] = self.ist[e, fast.I_DTK] = -1
         # drawn exactly as NetSimEnv draws its engine seed, so equal seeds give equal losses
-        self.ist[e, fast.I_RNG] = int(rng.integers(2**31))
-        self.fst[e] = 0.0
-        self.fst[e, fast.F_CWND] = self.init_cwnd
-        self.fst[e, fast.F_SRTT] = self.receiver["initial_rtt_ms"]
-        self.fst[e, fast.F_RTTVAR] = self.receiver["initial_rtt_ms"] / 2
-        self.fst[e, fast.F_MINRTT] = np.inf
-        self.fst[e, fast.F_SRTTPREV] = self.fst[e, fast.F_SRTT]
-        self.fst[e, fast.F_SRTTMARK] = -np.inf
-        self.fst[e, fast.F_RXTIMER] = -1.0
-        self.owd[e] = 0
-        self.rxbytes[e] = 0.0
-        self.prev[e] = 0.0
-        self.tidx[e] = 0
+        self.engine.load(e, sc, int(rng.integers(2**31)))
         self.hist_a[e] = 0
         self.hist_c[e] = self.init_cwnd * self.mss / 1000.0
         self.t_obs[e] = 0.0
@@ -270,10 +189,6 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         self._keys[e] = path_key(sc.name, sc.tags)
         if self.privileged:
             self._priv[e] = privileged_features(sc)
-        # the flow starts at t = 0 with its initial window, as the event engine's flow start
-        only = np.zeros(self.num_envs, dtype=bool)
-        only[e] = True
-        fast.kick(self.int_state, self.float_state, self._tab, only)
 
     def reset(
         self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None
@@ -311,59 +226,26 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         return obs
 
     # ------------------------------------------------------------------ stepping
-    def _run(self, target: np.ndarray, mask: np.ndarray) -> None:
-        fast.run_until(
-            self.int_state,
-            self.float_state,
-            self._tab,
-            self.ev,
-            self.owd,
-            self.rxbytes,
-            mask,
-            target,
-        )
-        if self.ist[:, fast.I_OVF].any():
-            bad = int(np.flatnonzero(self.ist[:, fast.I_OVF])[0])
-            raise ConfigError(
-                f"vector engine ring overflow in env {bad} (scenario "
-                f"{self.scenarios[bad].name!r}); lower max_cwnd or use NetSimEnv"
-            )
-
     def _advance(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Window by window from ``t_obs`` until every masked env emits an observation."""
+        engine = self.engine
         pending = mask.copy()
         b = self.t_obs.copy()
         last = np.zeros(self.num_envs, dtype=bool)
-        obs_out = np.zeros_like(self.out)
+        obs_out = np.zeros_like(engine.out)
         rew_out = np.zeros(self.num_envs)
         while pending.any():
             b = np.where(pending, np.minimum(b + self.window_ms, self.duration_ms), b)
-            self._run(b, pending)
-            summarise_window(
-                self.ev,
-                self.ist[:, fast.I_NEV],
-                self.prev,
-                self.tail_t,
-                self.tail_c,
-                self.tidx,
-                self.cfg[:, fast.C_MSS].copy(),
-                self.out,
-                self.rew,
-                self.nvalid,
-                self.coeffs,
-                self.max_delay,
-                self.reward_spec.kind == "log",
-                pending,
-            )
-            self.ist[pending, fast.I_NEV] = 0
+            engine.run(b, pending)
+            engine.summarise(pending, self.coeffs, self.max_delay, self.reward_spec.kind == "log")
             is_last = pending & (b >= self.duration_ms)
-            done = pending & ((self.nvalid > 0) | is_last)
-            obs_out[done] = self.out[done]
+            done = pending & ((engine.nvalid > 0) | is_last)
+            obs_out[done] = engine.out[done]
             if self.reward_spec.engine_native:
-                rew_out[done] = self.rew[done]
+                rew_out[done] = engine.rew[done]
             else:
                 rew_out[done] = window_rewards(
-                    self.out[done],
+                    engine.out[done],
                     self.reward_spec,
                     self.capacity_mbps[done],
                     self.base_rtt_ms[done],
@@ -404,30 +286,20 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
         b = self.t_obs + self.window_ms
         drop = act & (b < t_apply) & (b < self.duration_ms)
         while drop.any():
-            self._run(b, drop)
-            self.ist[drop, fast.I_NEV] = 0
+            self.engine.run(b, drop)
+            self.engine.discard_events(drop)
             self.skipped[drop] += 1
             b = np.where(drop, b + self.window_ms, b)
             drop &= (b < t_apply) & (b < self.duration_ms)
-        self._run(t_apply, act)
-        cw = self.fst[:, fast.F_CWND]
-        for i, (op, v) in enumerate(self.action_table):
-            m = act & (a == i)
-            if op == "/":
-                cw[m] /= v
-            elif op == "*":
-                cw[m] *= v
-            elif op == "+":
-                cw[m] += v
-            elif op == "-":
-                cw[m] -= v
-        np.clip(cw, self.min_cwnd, self.max_cwnd, out=cw)
+        self.engine.run(t_apply, act)
+        cw = self.engine.cwnd
+        apply_actions(cw, a, act, self.action_table, self.min_cwnd, self.max_cwnd)
         if self.history_size:
             self.hist_a[act, :-1] = self.hist_a[act, 1:]
             self.hist_c[act, :-1] = self.hist_c[act, 1:]
             self.hist_a[act, -1] = a[act]
             self.hist_c[act, -1] = cw[act] * self.mss / 1000.0
-        fast.kick(self.int_state, self.float_state, self._tab, act)
+        self.engine.kick(act)
         self.t_obs = np.where(act, b - self.window_ms, self.t_obs)
         self.t_obs[resetting] = 0.0
         obs, rew, last = self._advance(np.ones(self.num_envs, dtype=bool))
@@ -451,7 +323,7 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     def _info(self) -> dict[str, Any]:
         return {
             "time_ms": self.t_obs.copy(),
-            "cwnd": self.fst[:, fast.F_CWND].copy(),
+            "cwnd": self.engine.cwnd.copy(),
             "skipped_windows": self.skipped.copy(),
             "capacity_mbps": self.capacity_mbps.copy(),
             "bdp_packets": self.bdp_packets.copy(),
@@ -460,13 +332,4 @@ class NetSimVectorEnv(gym.vector.VectorEnv):
     # ------------------------------------------------------------------ metrics
     def episode_metrics(self, e: int) -> dict[str, float]:
         """Delivered throughput (Mbit/s over the elapsed time), OWD mean/p95 (Pantheon rule)."""
-        h = self.owd[e]
-        n = int(h.sum())
-        t = self.fst[e, fast.F_NOW]
-        out = {"delivered_packets": float(n), "throughput_mbps": self.rxbytes[e] * 8 / t / 1000}
-        if n:
-            idx = int(np.around(0.95 * (n - 1)))  # numpy's "nearest" rank
-            cum = np.cumsum(h)
-            out["delay_p95_ms"] = float(np.searchsorted(cum, idx + 1))
-            out["delay_mean_ms"] = float((h * np.arange(len(h))).sum() / n)
-        return out
+        return self.engine.episode_metrics(e)

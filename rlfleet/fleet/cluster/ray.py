@@ -13,8 +13,9 @@ What changes:
   different nodes where there are some; actors, the evaluator and the service are restarted by
   Ray (``max_restarts``; the running role is re-submitted), the learner never is;
 * **data plane**: Redis, never Ray -- the ``--redis`` URL, or a redis-server started for the run
-  on the learner's node (:class:`~rlfleet.fleet.cluster.roles.RedisNode`: the node's address,
-  a generated password, stopped at the end). The URL reaches the roles as an argument of their
+  by the learner's Ray actor, so on its node
+  (:meth:`~rlfleet.fleet.cluster.roles.RoleActor.start_redis`: the node's address, a generated
+  password, stopped at the end). The URL reaches the roles as an argument of their
   Ray call and is never written to config or logs;
 * **status links**: the roles dial the driver's status listener over TCP (``tcp://DRIVER:PORT``,
   HMAC-authenticated as the local Unix sockets are, codec bytes only).
@@ -32,12 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from rlfleet.errors import ConfigError, RlfleetError
-from rlfleet.fleet.cluster.roles import KIND_OF, RedisNode, RoleActor, encode_args
+from rlfleet.fleet.bootstrap import PRELOAD
+from rlfleet.fleet.cluster.roles import KIND_OF, RoleActor, encode_args
 from rlfleet.fleet.interrupts import InterruptHold
 from rlfleet.fleet.launcher import LocalFleet
 from rlfleet.fleet.supervisor import Placement
-from rlfleet.transport.local import send_command
-from rlfleet.transport.ports import CMD_STOP
 
 #: Seconds to wait for the cluster to grant the run's placement groups.
 RESERVE_TIMEOUT_S = 120.0
@@ -130,6 +130,28 @@ class RayPlacement:
         self.handles: list[RayRoleHandle] = []
         self._started: dict[str, int] = {}
         self._actor_class = ray.remote(RoleActor)
+        self._warm: dict[str, Any] = {}  # role label -> its actor, created ahead of its start
+
+    def _create(self, kind: str, index: int, label: str) -> Any:
+        return self._actor_class.options(name=label, **self._options(kind, index)).remote()
+
+    def create_early(self, roles: list[tuple[str, int]]) -> None:
+        """Create the actors of ``roles`` (kind, index) now, ahead of their start: a Ray
+        worker's start then overlaps with the driver's set-up (the run's redis-server, its
+        claim, the status listener); :meth:`start` uses them."""
+        for kind, index in roles:
+            label = f"{kind}-{index}"
+            self._warm[label] = self._create(kind, index, label)
+
+    def early(self, label: str) -> Any:
+        """The actor :meth:`create_early` made for the role ``label`` (e.g. ``learner-0``)."""
+        return self._warm[label]
+
+    def warm(self, modules: list[str]) -> None:
+        """Have every early actor import ``modules`` (an actor's calls run in order: this one
+        before the role's ``run``)."""
+        for actor in self._warm.values():
+            actor.warm.remote(modules)
 
     def _options(self, kind: str, index: int) -> dict[str, Any]:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -161,15 +183,21 @@ class RayPlacement:
         base = f"{kind}-{index}"
         self._started[base] = self._started.get(base, -1) + 1
         label = base if not self._started[base] else f"{base}.{self._started[base]}"
-        actor = self._actor_class.options(name=label, **self._options(kind, index)).remote()
+        actor = self._warm.pop(label, None) or self._create(kind, index, label)
         handle = RayRoleHandle(self._ray, actor, actor.run.remote(kind, encode_args(args)))
         self.handles.append(handle)
         return handle
 
     def close(self) -> None:
-        """Kill every actor this placement started (no restarts)."""
+        """Kill every actor this placement started or warmed (no restarts)."""
         for handle in self.handles:
             handle.terminate()
+        for actor in self._warm.values():  # warmed for a role the run never started
+            try:
+                self._ray.kill(actor, no_restart=True)
+            except Exception:  # already gone
+                pass
+        self._warm.clear()
 
 
 class RayFleet(LocalFleet):
@@ -214,8 +242,15 @@ class RayFleet(LocalFleet):
         try:
             self._connect()
             self._reserve()
-            if not self.redis_url:
-                self.redis_url = self._start_redis()
+            self._create_roles_early()
+            # the redis-server (on the learner's actor, first in its queue), then every role's
+            # imports: they run while the driver sets the run up
+            pending_redis = None if self.redis_url else self._start_redis()
+            assert self._ray_placement is not None
+            self._ray_placement.warm([*PRELOAD, *self.spec.preload])  # as the forkserver does
+            if pending_redis is not None:
+                self.redis_url = str(self.ray.get(pending_redis, timeout=60.0))
+                self.redis_private = True  # generated password: no other host holds the name
             return super().run()
         finally:
             with InterruptHold():  # a Ctrl-C now must not leave half the run on the cluster
@@ -288,35 +323,38 @@ class RayFleet(LocalFleet):
             ) from exc
         self._ray_placement = RayPlacement(ray, core_group, actor_group, res)
 
+    def _create_roles_early(self) -> None:
+        """Every role's Ray actor, created now (see :meth:`RayPlacement.create_early`)."""
+        assert self._ray_placement is not None
+        roles = [("learner", 0), ("evaluator", 0)]
+        roles += [("service", 0)] if self.service_here else []
+        roles += [("actor", i) for i in range(self.num_actors)]
+        self._ray_placement.create_early(roles)
+
     def _learner_node(self) -> str:
         from ray.util.placement_group import placement_group_table
 
         return str(placement_group_table(self._groups[0])["bundles_to_node_id"][0])
 
-    def _start_redis(self) -> str:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        ray = self.ray
-        node = ray.remote(RedisNode).options(
-            num_cpus=0,
-            max_restarts=0,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(self._learner_node(), soft=False),
-        )
-        self._redis_node = node.remote()
-        return str(ray.get(self._redis_node.start.remote(), timeout=60.0))
+    def _start_redis(self) -> Any:
+        """Start the run's redis-server on the learner's actor (so on its node: a generated
+        password, that node's address, stopped at the end); returns the Ray reference to its
+        URL (ask for it with ``ray.get``)."""
+        assert self._ray_placement is not None
+        self._redis_node = self._ray_placement.early("learner-0")
+        return self._redis_node.start_redis.remote()
 
     def _release(self) -> None:
         ray = self.ray
         if ray is None or not ray.is_initialized():
             return
+        if self._redis_node is not None:  # the learner's actor: its role has ended by now
+            try:
+                ray.get(self._redis_node.stop_redis.remote(), timeout=20.0)
+            except Exception:  # the actor or its worker is gone: its redis-server died with it
+                pass
         if self._ray_placement is not None:
             self._ray_placement.close()
-        if self._redis_node is not None:
-            try:
-                ray.get(self._redis_node.stop.remote(), timeout=20.0)
-            except Exception:  # the node or its worker is gone: its redis-server died with it
-                pass
-            ray.kill(self._redis_node, no_restart=True)
         from ray.util.placement_group import remove_placement_group
 
         for group in self._groups:
@@ -342,11 +380,7 @@ class RayFleet(LocalFleet):
             if key in self._said_hello and key[0] == "actor":
                 self.ray_restarts += 1
             self._said_hello.add(key)
-        super()._handle(conn, kind, meta)
-        if kind == "hello" and self.result.stop_reason and meta.get("role") in ("actor", "learner"):
-            # a role that came up (or back) after the stop was sent: a Ray worker can take many
-            # seconds to start, and the shutdown waits for the learner's last checkpoint
-            send_command(conn, CMD_STOP)
+        super()._handle(conn, kind, meta)  # a hello after the stop is answered with it there
 
     def _restarts(self) -> int:
         return super()._restarts() + self.ray_restarts

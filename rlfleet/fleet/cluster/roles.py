@@ -67,6 +67,35 @@ class RoleActor:
 
         return {"node_id": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}
 
+    def warm(self, modules: list[str]) -> float:
+        """Import ``modules`` (what the local fleet's forkserver preloads: torch, the shells,
+        the agents' modules) before the role is started, so a new Ray worker's imports overlap
+        with the driver's own set-up instead of delaying the role; returns the seconds taken."""
+        import importlib
+
+        t0 = time.perf_counter()
+        for name in modules:
+            importlib.import_module(name)
+        return time.perf_counter() - t0
+
+    def start_redis(self) -> str:
+        """Start the run's redis-server next to this role (the learner's node, on the address
+        Ray knows it by); see :meth:`start_redis_on`."""
+        return self.start_redis_on("")
+
+    def start_redis_on(self, host: str) -> str:
+        """Start the run's redis-server bound to ``host`` (empty: this node's Ray address),
+        stopped with :meth:`stop_redis` or with this actor's worker; returns its URL (see
+        :class:`RedisNode`). Hosting it in a role's actor spares the cluster one more Ray
+        worker at the run's start."""
+        self._redis = RedisNode()
+        return self._redis.start(host)
+
+    def stop_redis(self) -> bool:
+        """Stop the redis-server :meth:`start_redis` started (if any)."""
+        redis = getattr(self, "_redis", None)
+        return redis.stop() if redis is not None else False
+
     def run(self, kind: str, args_json: str) -> int:
         target = bootstrap.ROLE_MAINS[kind]
         target(*decode_args(args_json))
@@ -123,6 +152,7 @@ class RedisNode:
                 preexec_fn=_die_with_parent,
             )
             if _wait_for_port(host, port, self.proc, startup_s):
+                os.remove(conf)  # read at start only: no password left on disk if we are killed
                 return f"redis://:{password}@{host}:{port}/0"
             self.stop()
         raise RlfleetError(f"redis-server did not start on {host} (tried three free ports)")

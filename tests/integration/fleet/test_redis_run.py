@@ -96,3 +96,19 @@ def test_actor_numbers_wait_for_the_runs_config(redis_server):
     assert next_actor_seq(client, "nocfg") is None  # restarted, not re-published yet
     client.set(key("nocfg", "config"), CONFIG)
     assert next_actor_seq(client, "nocfg") == 1
+
+
+def test_a_server_started_for_the_run_alone_skips_the_probation(redis_server, tmp_path):
+    from rlfleet.fleet.redis_run import open_redis_run
+    from rlfleet.transport.redis.claim import PROBATION_S
+
+    config = build_config("cartpole", ["model.hidden=[16]", "transport.kind=redis"])
+    shared = open_redis_run(config, redis_server.url, str(tmp_path / "shared"), CONFIG)
+    private = open_redis_run(
+        config, redis_server.url, str(tmp_path / "private"), CONFIG, private=True
+    )
+    try:
+        assert shared.claim.probation_s == PROBATION_S > 0
+        assert private.claim.probation_s == 0.0
+    finally:
+        assert shared.finish("done") == "" and private.finish("done") == ""

@@ -116,3 +116,12 @@ def test_rlfleet_record_counts_evaluations_up_to_the_solve_and_times_from_launch
     assert rec.evaluations == 2 and len(rec.curve) == 3 and rec.env_steps == 350
     rec = record_from_final_eval(RunRecord("rlfleet", 0, 60.0), _final_eval(False), 1000.0)
     assert not rec.solved and rec.time_to_solve_s == 60.0 and rec.evaluations == 3
+
+
+def test_rlfleet_record_times_start_up_from_launch():
+    fe = {**_final_eval(True), "start_unix": 1000.5, "first_env_step_s": 2.0}
+    fe["first_update_s"] = 3.25
+    rec = record_from_final_eval(RunRecord("rlfleet", 0, cap_s=60.0), fe, launch_unix=1000.0)
+    assert rec.first_env_step_s == 2.5 and rec.first_update_s == 3.75  # + interpreter start
+    rec = record_from_final_eval(RunRecord("rlfleet", 0, 60.0), _final_eval(True), 1000.0)
+    assert rec.first_env_step_s is None and rec.first_update_s is None  # older runs: unknown

@@ -46,7 +46,7 @@ def test_networks_it_cannot_quantize_are_refused():
 
 
 def test_apex_config_with_int8_is_checked_before_start_and_the_actor_acts():
-    from rlfleet.agents.apex.acting import ApexActing
+    from rlfleet.agents.apex.acting import make_acting
     from rlfleet.agents.apex.spec import prepare
     from rlfleet.agents.spec import ActorSlot
     from rlfleet.envs.make import make_vector_env
@@ -58,10 +58,14 @@ def test_apex_config_with_int8_is_checked_before_start_and_the_actor_acts():
     )  # fmt: skip
     prepare(config)
     venv = make_vector_env("CartPole-v1", 4, 0)
-    acting = ApexActing(config, EnvSpec.of(venv), ActorSlot(0, 1, 0), 0)
+    acting = make_acting(config, EnvSpec.of(venv), ActorSlot(0, 1, 0), 0)
     obs = venv.reset()
     actions = acting.act(obs)
     assert actions.shape == (4,) and ((actions >= 0) & (actions < 2)).all()
-    assert type(acting.policy.net).__name__ == "QuantizableQNetwork"
-    assert acting.policy.net is not acting.net  # priorities stay on the fp32 network
-    assert np.isfinite(acting.policy.net(torch.from_numpy(obs)).numpy()).all()
+    int8 = acting.behaviour.policy.net
+    assert type(int8).__name__ == "QuantizableQNetwork"
+    assert int8 is not acting.net  # priorities stay on the fp32 network
+    assert np.isfinite(int8(torch.from_numpy(obs)).numpy()).all()
+    acting.load_params(np.zeros(acting.param_count, np.float32), 1)
+    acting.act(obs)
+    assert acting.behaviour.policy.net is not int8  # quantized again after the new parameters

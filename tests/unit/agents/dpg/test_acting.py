@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rlfleet.agents.dpg.acting import DPGActing, actor_noise_scales, initial_priorities
+from rlfleet.agents.dpg.acting import actor_noise_scales, initial_priorities
+from rlfleet.agents.dpg.acting import make_acting as DPGActing
 from rlfleet.agents.dpg.messages import message_check, message_schema
 from rlfleet.agents.dpg.network import build_network
 from rlfleet.agents.spec import ActorSlot

@@ -1,0 +1,28 @@
+"""``rlfleet bench randomization``'s argument handling (its runs train real agents: run by hand,
+figures in docs/continuous.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.randomization import _parse, parse_table
+
+pytestmark = pytest.mark.unit
+
+
+def test_training_ranges_parse_as_a_toml_inline_table():
+    table = parse_table('{mass = [0.7, 1.4, "log"], length = 1.1}')
+    assert table == {"mass": [0.7, 1.4, "log"], "length": 1.1}
+
+
+def test_a_bad_table_names_the_value():
+    with pytest.raises(SystemExit, match="mass = "):
+        parse_table("{mass = }")
+
+
+def test_defaults_and_refusals():
+    args = _parse([])
+    assert args.preset == "dpg-pendulum" and args.test_param == "mass"
+    assert min(args.test_values) == 1.0 and max(args.test_values) > 1.4  # outside training
+    with pytest.raises(SystemExit):
+        _parse(["--episodes", "0"])
