@@ -199,7 +199,8 @@ class OcrFamily:
         tokens: np.ndarray,
         mask: np.ndarray,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        images = sources["image"].reshape(-1, 1, self.layout.H, self.layout.W)
+        # a copy: message arrays are read-only views of the received bytes
+        images = np.array(sources["image"]).reshape(-1, 1, self.layout.H, self.layout.W)
         was_training = net.training
         net.eval()  # BatchNorm on its running statistics, as the actors decoded
         try:
@@ -218,8 +219,8 @@ class OcrFamily:
         rows: np.ndarray,
         rng: np.random.Generator,
     ) -> torch.Tensor:
-        images = sources["image"].reshape(-1, self.layout.H, self.layout.W)
-        batch = self._labelled(images, sources["width"], rows)
+        images = np.array(sources["image"]).reshape(-1, self.layout.H, self.layout.W)  # writable
+        batch = self._labelled(images, np.array(sources["width"]), rows)
         return self.supervised_loss(net, batch)[0]
 
     def dev_rates(self, net: CtcRecognizer, count: int) -> dict[str, float]:
