@@ -97,3 +97,18 @@ def test_height_must_be_the_recognizers(tmp_path):
     config = make_config(tmp_path, height=36)
     with pytest.raises(ConfigError, match="set env.kwargs.height = 32"):
         prepare(config)
+
+
+def test_xe_mix_adds_the_ctc_loss_on_the_groups_images(tmp_path):
+    config = make_config(tmp_path)
+    config.scst.xe_mix = 1.0
+    venv = make_vector_env(config.env.id, 6, 0, env_kwargs=config.env.kwargs)
+    env = EnvSpec.of(venv)
+    learner = ScstLearner(config, env, 0)
+    acting = ScstActing(config, env, ActorSlot(0, 1, 0), 0)
+    obs = venv.reset()
+    while not (out := acting.observe(step := venv.step(acting.act(obs)))):
+        obs = step.obs
+    a = decode_message(out[0]).arrays
+    learner.learn({**a, "version": np.zeros(6, np.int64)})
+    assert len(learner._stats["xe_loss"]) == 1 and np.isfinite(learner._stats["xe_loss"][0])
