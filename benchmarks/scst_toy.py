@@ -19,7 +19,8 @@ import torch
 
 from rlfleet.agents.registry import config_from_dict
 from rlfleet.agents.scst.acting import ScstActing
-from rlfleet.agents.scst.learner import ScstLearner, greedy_error_rates
+from rlfleet.agents.scst.g2p import greedy_error_rates
+from rlfleet.agents.scst.learner import ScstLearner
 from rlfleet.agents.spec import ActorSlot
 from rlfleet.envs.make import make_vector_env
 from rlfleet.envs.spec import EnvSpec

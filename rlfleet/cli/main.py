@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     from rlfleet.cli import seq
 
     seq.add_parser(sub)
+    from rlfleet.cli import ocr
+
+    ocr.add_parser(sub)
     p = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     p.add_argument("run", help="run folder")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/curves.png)")
@@ -300,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             from rlfleet.cli import seq
 
             return seq.run(args)
+        if args.command == "eval-ocr":
+            from rlfleet.cli import ocr
+
+            return ocr.run(args)
         if args.command == "plot":
             from rlfleet.cli.plot import plot_run
 

@@ -22,6 +22,7 @@ from rlfleet.envs.atari import make_atari_env, register_ale
 from rlfleet.envs.cartpole import NO_VELOCITY_ID, VectorCartPole, register_cartpole_variants
 from rlfleet.envs.custom import resolve_id
 from rlfleet.envs.minatar import MinAtarEnv, minatar_ids, parse_minatar_id, register_minatar
+from rlfleet.envs.ocr import OCR_IDS
 from rlfleet.envs.randomize import DomainRandomization, parse_randomization
 from rlfleet.envs.sequences import SEQ_IDS
 from rlfleet.envs.vector import BatchedEnv
@@ -60,7 +61,7 @@ def _ensure_registered() -> None:
 def known_env_ids() -> list[str]:
     """Every id :func:`make_vector_env` accepts in this installation, sorted."""
     _ensure_registered()
-    return sorted(set(gym.registry) | set(minatar_ids()) | set(SEQ_IDS))
+    return sorted(set(gym.registry) | set(minatar_ids()) | set(SEQ_IDS) | set(OCR_IDS))
 
 
 def _unknown_id_error(env_id: str) -> EnvError:
@@ -225,6 +226,10 @@ def make_vector_env(
         from rlfleet.envs.sequences.env import SequenceBatchEnv
 
         return SequenceBatchEnv(env_id, num_envs, seed, env_kwargs, training=training)
+    if env_id in OCR_IDS:  # word images read in lockstep, one CTC column per step (envs/ocr)
+        from rlfleet.envs.ocr.env import OcrBatchEnv
+
+        return OcrBatchEnv(env_id, num_envs, seed, env_kwargs, training=training)
     netsim = _netsim_batched(env_id, num_envs, seed, max_episode_steps, env_kwargs)
     if netsim is not None:
         return netsim

@@ -72,6 +72,34 @@ def initial_priorities(
     return td_errors(q, as_tensor(batch["action"]), target).abs().numpy()
 
 
+class Int8Behaviour:
+    """``actor.int8``: epsilon-greedy on an int8 copy of the Q-network
+    (:mod:`rlfleet.models.int8_policy`), quantized again -- min/max calibration on the
+    observations in hand -- after every parameter load. The fp32 network keeps computing the
+    priorities."""
+
+    def __init__(self, net: torch.nn.Module, policy: EpsilonGreedy, epsilons: np.ndarray) -> None:
+        self.net, self.policy, self.epsilons = net, policy, epsilons
+        self.stale = True
+
+    def __call__(self, obs: np.ndarray, _step: int) -> np.ndarray:
+        if self.stale:
+            from rlfleet.models.int8_policy import int8_q_network
+
+            self.policy.net = int8_q_network(self.net, [as_tensor(obs)])
+            self.stale = False
+        return self.policy.act(obs, self.epsilons)
+
+
+class Int8PrioritizedActing(PrioritizedActing):
+    """Prioritized acting whose behaviour (an :class:`Int8Behaviour`) is re-quantized when new
+    parameters arrive."""
+
+    def load_params(self, flat: np.ndarray, version: int) -> None:
+        super().load_params(flat, version)
+        self.behaviour.stale = True
+
+
 def make_acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> PrioritizedActing:
     """Epsilon-greedy acting, n-step staging and prioritized pushes for one Ape-X actor."""
     k, n = config.env.envs_per_actor, config.algo.n_step
@@ -87,10 +115,15 @@ def make_acting(config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> Priori
     # Ape-X DQfD learns in h-space: the actor's priorities use the same transformed target
     d = config.dqfd
     rescale_eps = 1e-2 if d.enabled and d.is_transformed else None
-    return PrioritizedActing(
+    if config.actor.int8:
+        behaviour: Any = Int8Behaviour(net, policy, epsilons)
+        acting_class: type[PrioritizedActing] = Int8PrioritizedActing
+    else:
+        behaviour, acting_class = (lambda obs, _step: policy.act(obs, epsilons)), PrioritizedActing
+    return acting_class(
         config,
         net,
-        behaviour=lambda obs, _step: policy.act(obs, epsilons),
+        behaviour=behaviour,
         priorities=lambda batch: initial_priorities(net, batch, config.algo.double, rescale_eps),
         accumulator=NStepAccumulator(
             k, n, config.algo.gamma, env.obs_shape, env.obs_dtype, one_step

@@ -54,6 +54,12 @@ class ActorSection:
         100, "Actor batch steps between checks for newer parameters (M).", ge=1
     )
     torch_threads: int = field(1, "torch intra-op threads in each actor process.", ge=1)
+    int8: bool = field(
+        False,
+        "Select actions with an int8 copy of the Q-network (post-training quantization, "
+        "re-calibrated on the actor's observations at each parameter load; priorities stay "
+        "fp32). Feed-forward conv/linear ReLU networks only; see docs/ocr.md.",
+    )
 
     def validate(self) -> None:
         check_choice("actor.epsilon_per", self.epsilon_per, ("actor", "env"))

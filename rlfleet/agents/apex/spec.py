@@ -31,11 +31,33 @@ def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
 
 
 def prepare(config: Any) -> None:
+    """Before any process starts: check ``dqfd.demos`` (below) and that ``actor.int8`` can
+    quantize this network."""
+    if config.actor.int8:
+        _check_int8(config)
+    if config.dqfd.enabled:
+        _prepare_demos(config)
+
+
+def _check_int8(config: Any) -> None:
+    """ConfigError unless this torch build has a quantized engine and the Q-network is one
+    :mod:`rlfleet.models.int8_policy` quantizes (imports torch, for int8 runs only)."""
+    from rlfleet.agents.apex.network import build_network
+    from rlfleet.envs.spec import probe_env
+    from rlfleet.models.int8 import pick_engine
+    from rlfleet.models.int8_policy import QuantizableQNetwork
+
+    pick_engine()
+    try:
+        QuantizableQNetwork(build_network(config, probe_env(config.env.id, config.env.kwargs)))
+    except ConfigError as exc:
+        raise ConfigError(f"actor.int8 = true: {exc}") from None
+
+
+def _prepare_demos(config: Any) -> None:
     """Make ``dqfd.demos`` absolute (roles may run elsewhere) and check the file against the
-    environment now, before any process starts; a missing file says how to record one."""
+    environment now; a missing file says how to record one."""
     d = config.dqfd
-    if not d.enabled:
-        return
     from rlfleet.envs.spec import probe_env
     from rlfleet.replay import load_demos
 

@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.agents.scst.family import family_of
 from rlfleet.agents.scst.messages import encode_sequences
-from rlfleet.agents.scst.network import StepDecoder, build_network, task_of
 from rlfleet.agents.spec import ActorSlot
-from rlfleet.envs.sequences.env import ObsLayout
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.envs.vector import StepResult
 from rlfleet.models.params import load_flat, param_count
@@ -24,17 +23,16 @@ class ScstActing:
     def __init__(self, config: Any, env: EnvSpec, slot: ActorSlot, seed: int) -> None:
         self.config = config
         self.member = slot.member
-        self.net = build_network(config, env)
+        family = family_of(config)
+        self.net = family.build_network()
         self.net.eval()
         self.param_count = param_count(self.net)
-        task = task_of(config)
-        self.layout = ObsLayout(task.max_source_len)
-        self.decoder = StepDecoder(self.net, self.layout, seed)
+        self.decoder = family.decoder(self.net, seed, config.group_size)
         k = config.env.envs_per_actor
         self.sample = np.ones(k, bool)
         self.sample[0 :: config.group_size] = False  # each group's first episode is greedy
-        self.tokens = np.zeros((k, task.max_output_len), np.int32)
-        self.log_prob = np.zeros((k, task.max_output_len), np.float32)
+        self.tokens = np.zeros((k, family.max_output_len), np.int32)
+        self.log_prob = np.zeros((k, family.max_output_len), np.float32)
         self.version = 0
         self.batch_done = False
         self.idle = config.scst.phase == "xe"
@@ -47,9 +45,9 @@ class ScstActing:
         return None
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        t = int(self.layout.t(obs)[0])  # lockstep: every row is at the same step
+        t = int(self.decoder.t(obs)[0])  # lockstep: every row is at the same step
         tokens, log_prob = self.decoder.act(obs, self.sample)
-        live = ~self.layout.ended(obs)
+        live = ~self.decoder.ended(obs)
         self.tokens[:, t] = np.where(live, tokens, 0)
         self.log_prob[:, t] = np.where(live, log_prob, 0.0)
         return tokens
@@ -59,8 +57,8 @@ class ScstActing:
             return []
         final = step.next_obs
         arrays = {
-            "src": self.layout.source(final).astype(np.int32),
-            "row": self.layout.row(final).astype(np.int64),
+            **self.decoder.sources(final),
+            "row": self.decoder.row(final).astype(np.int64),
             "tokens": self.tokens.copy(),
             "length": step.episode_lengths.astype(np.int64),
             "log_prob": self.log_prob.copy(),
@@ -78,3 +76,17 @@ class ScstActing:
 
     def waiting(self) -> bool:
         return self.idle
+
+
+class GreedyPolicy:
+    """The evaluator's policy (``spec.make_eval_policy``): the family's greedy decoding."""
+
+    def __init__(self, net: Any, env: EnvSpec, config: Any, seed: int) -> None:
+        self.decoder = family_of(config).decoder(net, seed, 1)
+
+    def act(self, obs: np.ndarray, epsilons: np.ndarray | None = None) -> np.ndarray:
+        return self.decoder.act(obs)[0]
+
+    def reset(self, done: np.ndarray | None) -> None:
+        if done is None:
+            self.decoder.reset()

@@ -1,6 +1,7 @@
 """Configuration of a sequence-level RL run: supervised pre-training (``scst.phase = "xe"``)
-or self-critical sequence training (``"scst"``, Rennie et al. 2017) of an attentional
-encoder-decoder on a sequence task (``env.id = "Seq/G2P-v0"``, options in ``env.kwargs``).
+or self-critical sequence training (``"scst"``, Rennie et al. 2017) of a sequence model: an
+attentional encoder-decoder on ``env.id = "Seq/G2P-v0"`` (section ``model``) or a CTC text
+recognizer on ``"OCR/Words-v0"`` (section ``recognizer``); task options in ``env.kwargs``.
 
 In the SCST phase each actor decodes groups of ``1 + scst.samples`` episodes per source (the
 greedy decode and k samples, ``env.kwargs.group_size``, filled in here) with a recent parameter
@@ -37,6 +38,18 @@ class Seq2SeqSection:
     layers: int = field(1, "Encoder LSTM layers.", ge=1)
     dropout: float = field(
         0.0, "Dropout on embeddings and the decoder output (training only).", ge=0, lt=1
+    )
+
+
+@dataclass
+class RecognizerSection:
+    phi: int = field(
+        0,
+        "Compound-scaling coefficient of the CTC recognizer (OCR/Words-v0): depth x1.2**phi, "
+        "width x1.1**phi, input height x1.15**phi; env.kwargs.height must equal the scaled height "
+        "(32, 36, 44 for phi 0, 1, 2).",
+        ge=0,
+        le=4,
     )
 
 
@@ -117,7 +130,8 @@ class ScstConfig:
     env: EnvSection = field(
         None, "The sequence task (env.kwargs: corpus, split, reward; docs/sequences.md)."
     )
-    model: Seq2SeqSection = field(None, "The encoder-decoder.")
+    model: Seq2SeqSection = field(None, "The encoder-decoder (Seq/G2P-v0).")
+    recognizer: RecognizerSection = field(None, "The CTC text recognizer (OCR/Words-v0).")
     scst: ScstSection = field(None, "Phase, samples, baseline and loss terms.")
     actor: ScstActorSection = field(None, "Actors (idle in the XE phase).")
     learner: ScstLearnerSection = field(None, "Learner.")
@@ -137,11 +151,11 @@ class ScstConfig:
 
     def validate(self) -> None:
         check_algorithm(self, ALGORITHM, "an SCST config")
-        from rlfleet.envs.sequences import SEQ_IDS
+        from rlfleet.agents.scst.family import FAMILIES
 
-        if self.env.id not in SEQ_IDS:
+        if self.env.id not in FAMILIES:
             raise ConfigError(
-                f"run.algorithm scst trains sequence tasks; env.id {self.env.id!r} is not one (valid: {', '.join(SEQ_IDS)})"
+                f"run.algorithm scst trains sequence tasks; env.id {self.env.id!r} is not one (valid: {', '.join(FAMILIES)})"
             )
         kwargs = self.env.kwargs
         given = kwargs.get("group_size")

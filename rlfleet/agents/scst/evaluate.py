@@ -76,8 +76,11 @@ def evaluate_run(
     if "config" not in state:
         raise CheckpointError(f"{folder}: state.json has no config")
     config = registry.config_from_dict(state["config"])
-    if config.run.algorithm != "scst":
-        raise ConfigError(f"{folder} is a {config.run.algorithm!r} run; eval-seq reads scst runs")
+    if config.run.algorithm != "scst" or config.env.id != "Seq/G2P-v0":
+        raise ConfigError(
+            f"{folder} is a {config.run.algorithm!r} run on {config.env.id!r}; eval-seq reads "
+            "scst runs on Seq/G2P-v0 (OCR runs: rlfleet eval-ocr)"
+        )
     task = task_of(config)
     net = build_network(config)
     net.load_state_dict(

@@ -1,7 +1,8 @@
 """What SCST actors send: one lockstep batch of decoded outputs with their rewards.
 
 A ``sequences`` message has N = G * (1 + k) rows, groups of one source: row 0 of a group is the
-greedy decode, rows 1..k the samples. Arrays: ``src`` [N, S] int32 (source ids), ``row`` [N]
+greedy decode, rows 1..k the samples. Arrays: the family's source arrays (``src`` [N, S] int32
+source ids for G2P; ``image`` [N, H * W] uint8 and ``width`` [N] for OCR), ``row`` [N]
 int64 (the source's row in the train split), ``tokens`` [N, T] int32 (EOS included, 0 after),
 ``length`` [N] int64, ``log_prob`` [N, T] float32 (the behaviour policy's log-probabilities of
 the tokens), ``reward`` [N] float32. Metadata: ``actor``, ``policy_version``, ``env_steps``.
@@ -18,15 +19,17 @@ from rlfleet.envs.spec import EnvSpec
 from rlfleet.transport.codec import Message, encode
 
 SEQUENCES_KIND = "sequences"
+#: The arrays every family's message has beside its source arrays.
+OUTPUT_KEYS = ("row", "tokens", "length", "log_prob", "reward")
 
 
 def message_schema(config: Any, env: EnvSpec) -> dict[str, tuple[str, tuple[int, ...]]]:
-    from rlfleet.agents.scst.network import task_of
+    from rlfleet.agents.scst.family import family_of
 
-    task = task_of(config)
-    s, t = task.max_source_len, task.max_output_len
+    family = family_of(config)
+    t = family.max_output_len
     return {
-        "src": ("int32", (s,)),
+        **family.source_schema(),
         "row": ("int64", ()),
         "tokens": ("int32", (t,)),
         "length": ("int64", ()),
@@ -43,14 +46,14 @@ def encode_sequences(arrays: dict[str, np.ndarray], actor: Any, version: int) ->
 def message_check(config: Any, env: EnvSpec) -> Callable[[Message], str]:
     """Whole groups, tokens in the vocabulary, lengths within the cap, finite values, rows in
     the train split."""
-    from rlfleet.agents.scst.network import task_of
+    from rlfleet.agents.scst.family import family_of
 
-    task = task_of(config)
+    family = family_of(config)
     group, vocab, cap, n_train = (
         config.group_size,
-        task.tgt_vocab_size,
-        task.max_output_len,
-        len(task.train),
+        family.vocab_size,
+        family.max_output_len,
+        family.num_train,
     )
 
     def check(message: Message) -> str:

@@ -46,6 +46,19 @@ class StepDecoder:
     def reset(self) -> None:
         self.enc = self.state = None
 
+    # the observation's fields, as the sequence agent reads them (family.Decoder)
+    def t(self, obs: np.ndarray) -> np.ndarray:
+        return self.layout.t(obs)
+
+    def ended(self, obs: np.ndarray) -> np.ndarray:
+        return self.layout.ended(obs)
+
+    def row(self, obs: np.ndarray) -> np.ndarray:
+        return self.layout.row(obs)
+
+    def sources(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        return {"src": self.layout.source(obs).astype(np.int32)}
+
     @torch.inference_mode()
     def act(
         self, obs: np.ndarray, sample: np.ndarray | None = None
@@ -74,17 +87,3 @@ class StepDecoder:
             choice = torch.where(torch.from_numpy(sample), drawn, choice)
         chosen = logp.gather(1, choice.unsqueeze(1)).squeeze(1)
         return choice.numpy(), chosen.numpy().astype(np.float32)
-
-
-class GreedyPolicy:
-    """The evaluator's policy (``spec.make_eval_policy``): greedy decoding."""
-
-    def __init__(self, net: Seq2Seq, env: EnvSpec, config: Any, seed: int) -> None:
-        self.decoder = StepDecoder(net, ObsLayout(env.obs_shape[0] - 4), seed)
-
-    def act(self, obs: np.ndarray, epsilons: np.ndarray | None = None) -> np.ndarray:
-        return self.decoder.act(obs)[0]
-
-    def reset(self, done: np.ndarray | None) -> None:
-        if done is None:
-            self.decoder.reset()

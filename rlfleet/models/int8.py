@@ -1,0 +1,169 @@
+"""Post-training int8 quantization through PyTorch's eager-mode support (``torch.ao``), shared by
+the OCR recognizer and actors' policy networks.
+
+The recipe (from the source's text recognizer): per-tensor affine quantization, whose integer
+zero point makes 0.0 exactly representable (padding and ReLU zeros stay exact); conv + BN + ReLU
+fused before observing, so a ReLU output's range starts at 0 and uses the whole uint8 range
+instead of wasting half of it on negatives that never occur; activation ranges calibrated on
+real inputs, either by **minimising the L2 quantization error over a histogram**
+(``HistogramObserver``, the default) or by min/max (``MinMaxObserver``, for comparison); weights
+per-tensor symmetric int8; the first convolution left in fp32. Nothing here hand-writes int8
+kernels: the quantized modules are torch's (engine ``x86`` / ``fbgemm`` / ``onednn`` /
+``qnnpack``, whichever this build has; :func:`pick_engine`).
+
+A model opts in by holding ``QuantStub`` / ``DeQuantStub`` modules where int8 starts and ends
+and by naming its fusion groups (:class:`Quantizable`); :func:`quantize` returns a converted
+copy (the fp32 model is untouched).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+import torch
+import torch.nn as nn
+
+from rlfleet.errors import ConfigError
+
+__all__ = [
+    "ENGINE_ORDER",
+    "OBSERVERS",
+    "Quantizable",
+    "available_engines",
+    "fake_quantize",
+    "fused_fp32",
+    "pick_engine",
+    "qconfig",
+    "quantize",
+]
+
+#: Engines in order of preference on x86 CPUs (the first this build supports is used).
+ENGINE_ORDER = ("x86", "fbgemm", "onednn", "qnnpack")
+#: Activation observers: L2-minimising histogram search, or plain min/max.
+OBSERVERS = ("histogram", "minmax")
+
+
+class Quantizable(Protocol):
+    """What :func:`quantize` needs from a model besides its stubs."""
+
+    def fuse_groups(self) -> list[list[str]]: ...
+
+    def float_modules(self) -> list[str]: ...
+
+
+def available_engines() -> tuple[str, ...]:
+    """The quantized engines of this torch build (empty without int8 support)."""
+    try:
+        found = set(torch.backends.quantized.supported_engines)
+    except AttributeError:  # a build without quantization
+        return ()
+    return tuple(e for e in ENGINE_ORDER if e in found)
+
+
+def pick_engine(engine: str = "auto") -> str:
+    """``engine`` if this build has it (``auto``: the first of :data:`ENGINE_ORDER` it has);
+    ConfigError naming the available ones otherwise."""
+    have = available_engines()
+    if not have:
+        raise ConfigError("this torch build has no quantized engine: int8 inference is unavailable")
+    if engine == "auto":
+        return have[0]
+    if engine not in have:
+        raise ConfigError(
+            f"quantized engine {engine!r} is not in this build; valid: {', '.join(have)}"
+        )
+    return engine
+
+
+def qconfig(
+    observer: str = "histogram", reduce_range: bool = False, per_channel_weights: bool = False
+) -> torch.ao.quantization.QConfig:
+    """Per-tensor affine uint8 activations observed by ``observer``; symmetric int8 weights from
+    their min/max (known exactly), per tensor (the recipe) or per output channel (an option:
+    depthwise convolutions' channels differ widely in range)."""
+    q = torch.ao.quantization
+    if observer not in OBSERVERS:
+        raise ConfigError(f"int8 observer {observer!r} is unknown; valid: {', '.join(OBSERVERS)}")
+    act_class = q.HistogramObserver if observer == "histogram" else q.MinMaxObserver
+    activation = act_class.with_args(
+        dtype=torch.quint8, qscheme=torch.per_tensor_affine, reduce_range=reduce_range
+    )
+    if per_channel_weights:
+        weight = q.PerChannelMinMaxObserver.with_args(
+            dtype=torch.qint8, qscheme=torch.per_channel_symmetric
+        )
+    else:
+        weight = q.MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric)
+    return q.QConfig(activation=activation, weight=weight)
+
+
+def quantize(
+    model: nn.Module,
+    calibrate: Callable[[nn.Module], None] | Iterable[torch.Tensor],
+    observer: str = "histogram",
+    engine: str = "auto",
+    reduce_range: bool = False,
+    per_channel_weights: bool = False,
+) -> nn.Module:
+    """An int8 copy of ``model`` (a :class:`Quantizable` with quant/dequant stubs).
+
+    ``calibrate`` runs the prepared model on representative data: a callable taking the model,
+    or an iterable of input batches. The copy is in eval mode and must run with
+    ``torch.backends.quantized.engine`` set to the engine returned by :func:`pick_engine`
+    (this function sets it)."""
+    torch.backends.quantized.engine = pick_engine(engine)
+    if not (hasattr(model, "fuse_groups") and hasattr(model, "float_modules")):
+        raise ConfigError(
+            f"{type(model).__name__} cannot be quantized: it names no fusion groups / fp32 modules"
+        )
+    with warnings.catch_warnings():
+        # torch 2.13 marks torch.ao.quantization deprecated (moving to torchao); it still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
+        return _quantize(model, calibrate, observer, reduce_range, per_channel_weights)
+
+
+def _quantize(
+    model: nn.Module,
+    calibrate: Callable[[nn.Module], None] | Iterable[torch.Tensor],
+    observer: str,
+    reduce_range: bool,
+    per_channel_weights: bool,
+) -> nn.Module:
+    q = torch.ao.quantization
+    work = copy.deepcopy(model).eval()
+    groups = work.fuse_groups()
+    if groups:
+        q.fuse_modules(work, groups, inplace=True)
+    work.qconfig = qconfig(observer, reduce_range, per_channel_weights)
+    for name in work.float_modules():
+        work.get_submodule(name).qconfig = None
+    q.prepare(work, inplace=True)
+    with torch.inference_mode():
+        if callable(calibrate):
+            calibrate(work)
+        else:
+            for batch in calibrate:
+                work(batch)
+    q.convert(work, inplace=True)
+    return work
+
+
+def fake_quantize(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
+    """Quantize to uint8 (per-tensor affine) and back: what an int8 activation holds."""
+    return torch.dequantize(torch.quantize_per_tensor(x, scale, zero_point, torch.quint8))
+
+
+def fused_fp32(model: nn.Module) -> nn.Module:
+    """An fp32 copy of ``model`` in eval mode with its fusion groups folded (BN into the conv,
+    the ReLU fused): the fair fp32 baseline for int8 timings."""
+    work = copy.deepcopy(model).eval()
+    groups = work.fuse_groups() if hasattr(work, "fuse_groups") else []
+    if groups:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.ao.quantization.fuse_modules(work, groups, inplace=True)
+    return work
