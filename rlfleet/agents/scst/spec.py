@@ -25,12 +25,18 @@ def prepare(config: Any) -> None:
     ``scst.init_from`` to a checkpoint folder whose task, data and model match this run's."""
     from rlfleet.agents.common.checkpoint import read_state, resolve_checkpoint
     from rlfleet.agents.scst.family import family_of
+    from rlfleet.agents.scst.tasks import TASK_CHECKS
     from rlfleet.errors import ConfigError
 
-    family = family_of(config)
+    check = TASK_CHECKS.get(config.env.id)
+    if check is None:
+        family_of(config)  # the error naming the valid ids
+    else:
+        check(config)  # without torch: this runs in the launcher
     sc = config.scst
     if not sc.init_from:
         return
+    family = family_of(config)  # the saved model's check needs the family (and torch)
     folder = resolve_checkpoint(sc.init_from).resolve()
     saved = read_state(folder).get("config", {})
     if saved.get("env", {}).get("id") != config.env.id:
