@@ -14,13 +14,14 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rlfleet.envs.ocr.render import HELD_OUT_FONTS, TRAIN_FONTS, Renderer
+from rlfleet.envs.options import checked_kwargs
 from rlfleet.errors import ConfigError
 from rlfleet.math.ctc import char_error_rate, collapse
 
@@ -51,20 +52,7 @@ class OcrOptions:
     @classmethod
     def parse(cls, kwargs: dict[str, Any] | None) -> OcrOptions:
         """Options from ``env.kwargs``; ConfigError naming unknown keys and bad values."""
-        kwargs = dict(kwargs or {})
-        valid = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise ConfigError(
-                f"env.kwargs {unknown} are unknown for an OCR task; valid: {', '.join(valid)}"
-            )
-        for key, value in kwargs.items():
-            want = type(getattr(cls, key))
-            if want is float and isinstance(value, int) and not isinstance(value, bool):
-                kwargs[key] = float(value)
-            elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise ConfigError(f"env.kwargs.{key} must be {want.__name__}, got {value!r}")
-        opts = cls(**kwargs)
+        opts = cls(**checked_kwargs(cls, kwargs, "an OCR task"))
         if not 1 <= opts.min_len <= opts.max_len:
             raise ConfigError(
                 f"env.kwargs min_len {opts.min_len} / max_len {opts.max_len}: need 1 <= min <= max"

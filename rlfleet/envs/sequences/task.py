@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rlfleet.envs.options import checked_kwargs
 from rlfleet.envs.sequences.cache import cmudict_key, load_cached, store
 from rlfleet.envs.sequences.corpus import (
     SOURCE_SPECIALS,
@@ -57,20 +58,7 @@ class SeqOptions:
     @classmethod
     def parse(cls, kwargs: dict[str, Any] | None) -> SeqOptions:
         """Options from ``env.kwargs``; ConfigError naming unknown keys and bad values."""
-        kwargs = dict(kwargs or {})
-        valid = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(kwargs) - set(valid))
-        if unknown:
-            raise ConfigError(
-                f"env.kwargs {unknown} are unknown for a sequence task; valid: {', '.join(valid)}"
-            )
-        for key, value in kwargs.items():
-            want = type(getattr(cls, key))
-            if want is float and isinstance(value, int) and not isinstance(value, bool):
-                kwargs[key] = float(value)
-            elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise ConfigError(f"env.kwargs.{key} must be {want.__name__}, got {value!r}")
-        opts = cls(**kwargs)
+        opts = cls(**checked_kwargs(cls, kwargs, "a sequence task"))
         if opts.reward not in METRICS:
             raise ConfigError(
                 f"env.kwargs.reward {opts.reward!r} is unknown; valid: {', '.join(METRICS)}"
