@@ -27,3 +27,18 @@ def checked_kwargs(cls: type, kwargs: dict[str, Any] | None, task: str) -> dict[
         elif not isinstance(value, want) or (want is int and isinstance(value, bool)):
             raise ConfigError(f"env.kwargs.{key} must be {want.__name__}, got {value!r}")
     return kwargs
+
+
+def lockstep_group(env_id: str, num_envs: int, group_size: int, training: bool, unit: str) -> int:
+    """Episodes decoded side by side per ``unit`` (a source, an image): ``group_size`` while
+    training with more than one env; 1 for evaluation and for a single env (a probe), which
+    decode each ``unit`` once. EnvError unless ``num_envs`` is a multiple of it."""
+    from rlfleet.errors import EnvError
+
+    group = group_size if training and num_envs > 1 else 1
+    if num_envs % group:
+        raise EnvError(
+            f"{env_id}: envs per actor ({num_envs}) must be a multiple of "
+            f"env.kwargs.group_size ({group}): each {unit} is decoded by one group"
+        )
+    return group

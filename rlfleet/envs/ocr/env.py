@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 from rlfleet.envs.ocr.task import OcrOptions, load_task
+from rlfleet.envs.options import lockstep_group
 from rlfleet.envs.vector import StepResult
 from rlfleet.errors import EnvError
 
@@ -73,12 +74,9 @@ class OcrBatchEnv:
         self.task = load_task(self.options)
         self.env_id = env_id
         self.num_envs = int(num_envs)
-        self.group = self.options.group_size if training and self.num_envs > 1 else 1
-        if self.num_envs % self.group:
-            raise EnvError(
-                f"{env_id}: envs per actor ({self.num_envs}) must be a multiple of "
-                f"env.kwargs.group_size ({self.group}): each image is decoded by one group"
-            )
+        self.group = lockstep_group(
+            env_id, self.num_envs, self.options.group_size, training, "image"
+        )
         self.training = training
         task = self.task
         self.layout = OcrLayout(task.height, task.max_width)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from rlfleet.envs.options import lockstep_group
 from rlfleet.envs.sequences.corpus import BOS, EOS
 from rlfleet.envs.sequences.task import SeqOptions, load_task, score
 from rlfleet.envs.vector import StepResult
@@ -66,13 +67,9 @@ class SequenceBatchEnv:
         self.task = load_task(self.options)
         self.env_id = env_id
         self.num_envs = int(num_envs)
-        # evaluation decodes each source once; so does a single environment (a probe)
-        self.group = self.options.group_size if training and self.num_envs > 1 else 1
-        if self.num_envs % self.group:
-            raise EnvError(
-                f"{env_id}: envs per actor ({self.num_envs}) must be a multiple of "
-                f"env.kwargs.group_size ({self.group}): each source is decoded by one group"
-            )
+        self.group = lockstep_group(
+            env_id, self.num_envs, self.options.group_size, training, "source"
+        )
         self.training = training
         self.part = self.task.train if training else self.task.dev
         self.layout = ObsLayout(self.task.max_source_len)

@@ -33,3 +33,14 @@ def test_unknown_keys_are_named_with_the_valid_ones():
 def test_wrong_types_name_the_key_and_value(key, value):
     with pytest.raises(ConfigError, match=rf"env.kwargs.{key} must be"):
         checked_kwargs(Opts, {key: value}, "a test task")
+
+
+def test_lockstep_groups_only_while_training_with_several_envs():
+    from rlfleet.envs.options import lockstep_group
+    from rlfleet.errors import EnvError
+
+    assert lockstep_group("T", 8, 4, True, "image") == 4
+    assert lockstep_group("T", 8, 4, False, "image") == 1  # evaluation decodes each once
+    assert lockstep_group("T", 1, 4, True, "image") == 1  # a probe
+    with pytest.raises(EnvError, match=r"envs per actor \(6\) must be a multiple.*each source"):
+        lockstep_group("T", 6, 4, True, "source")
