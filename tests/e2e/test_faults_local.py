@@ -65,6 +65,15 @@ def _kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=10)
+    # the roles too: one still finishing a write (a checkpoint's rename) when the kill came
+    # must be gone before the test reads what the run left
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
 
 
 def test_a_killed_launcher_does_not_lose_the_run(tmp_path):
