@@ -47,6 +47,18 @@ def parse_table(text: str) -> dict[str, Any]:
         raise SystemExit(f"--train-randomize {text!r} is not a TOML inline table: {exc}") from exc
 
 
+def check_tables(args: argparse.Namespace, randomize: dict[str, Any]) -> None:
+    """The training ranges and every test value checked against the preset's environment
+    (ConfigError / EnvError naming the valid parameters)."""
+    from rlfleet.cli.presets import build_config
+    from rlfleet.envs.randomize import parse_randomization
+
+    env_id = build_config(args.preset, list(args.overrides)).env.id
+    parse_randomization(env_id, randomize)
+    for value in args.test_values:
+        parse_randomization(env_id, {args.test_param: value})
+
+
 def train_arm(args: argparse.Namespace, seed: int, arm: str, randomize: dict[str, Any]) -> str:
     """Train one run (its own processes) and return its run folder."""
     from rlfleet.api import train
@@ -86,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``rlfleet bench randomization``; returns the exit code."""
     args = _parse(argv)
     randomize = parse_table(args.train_randomize)
+    check_tables(args, randomize)  # before any training: a bad name would waste every run
     machine = machine_info(("torch", "gymnasium"))
     print(
         f"{args.preset}: trained {args.env_steps:,} env steps without / with env.randomize = "

@@ -26,3 +26,14 @@ def test_defaults_and_refusals():
     assert min(args.test_values) == 1.0 and max(args.test_values) > 1.4  # outside training
     with pytest.raises(SystemExit):
         _parse(["--episodes", "0"])
+
+
+def test_bad_parameters_are_refused_before_any_training():
+    from benchmarks.randomization import check_tables, main
+    from rlfleet.errors import ConfigError
+
+    args = _parse(["--test-param", "masss"])
+    with pytest.raises(ConfigError, match="masss"):
+        check_tables(args, parse_table(args.train_randomize))
+    with pytest.raises(ConfigError, match="frobnicate"):
+        main(["--train-randomize", "{frobnicate = [1, 2]}"])
