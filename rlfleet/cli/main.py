@@ -215,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace, start_time: float) -> int:
+    if not args.in_process and getattr(args, "ray", None) is None:
+        from rlfleet.fleet.forkserver import start_forkserver
+
+        # first: the roles' imports (torch) then overlap everything below, imports included
+        start_forkserver()
     from rlfleet.cli.train import train
 
     if args.command == "learner" and not args.run:

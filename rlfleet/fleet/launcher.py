@@ -27,9 +27,10 @@ from rlfleet import atomic
 from rlfleet.agents import registry
 from rlfleet.config import dumps_toml, to_dict
 from rlfleet.errors import RlfleetError
-from rlfleet.fleet import bootstrap, rundir
+from rlfleet.fleet import rundir
 from rlfleet.fleet.addresses import FleetAddresses
 from rlfleet.fleet.events import EventHook, OnEvent
+from rlfleet.fleet.forkserver import start_forkserver
 from rlfleet.fleet.metrics import MetricsWriter
 from rlfleet.fleet.prepare import claim_run
 from rlfleet.fleet.progress import Progress
@@ -47,10 +48,7 @@ __all__ = ["LocalFleet", "RunResult", "default_num_actors", "warm_up"]
 
 def warm_up() -> None:
     """Start the forkserver now, so its imports overlap with the launcher's own setup."""
-    from multiprocessing import forkserver
-
-    ProcessPlacement(bootstrap.preload_modules())
-    forkserver.ensure_running()
+    start_forkserver()
 
 
 def default_num_actors() -> int:
@@ -130,7 +128,7 @@ class LocalFleet:
     def _placement(self) -> Placement:
         if self.in_process:
             return ThreadPlacement()
-        return ProcessPlacement(bootstrap.preload_modules())
+        return ProcessPlacement()
 
     # ---- main loop ---------------------------------------------------------------------------
     def run(self) -> RunResult:

@@ -14,12 +14,13 @@ names an algorithm and never touches sockets, so it is tested with fake placemen
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from rlfleet.fleet.forkserver import forkserver_context
 
 #: Restarts allowed per restartable role per minute before the run is given up.
 MAX_RESTARTS_PER_MINUTE = 5
@@ -90,13 +91,13 @@ class ThreadPlacement:
 
 
 class ProcessPlacement:
-    """Every role a process forked from the fleet's forkserver, which preloads ``preload``."""
+    """Every role a process forked from the fleet's forkserver
+    (:mod:`rlfleet.fleet.forkserver`: it preloads torch and the roles' modules once)."""
 
     name = "processes"
 
-    def __init__(self, preload: Iterable[str]) -> None:
-        self.ctx = mp.get_context("forkserver")
-        self.ctx.set_forkserver_preload(list(preload))
+    def __init__(self) -> None:
+        self.ctx = forkserver_context()
 
     def start(self, name: str, target: Callable[..., None], args: tuple) -> RoleHandle:
         process = self.ctx.Process(target=target, args=args, name=name, daemon=True)

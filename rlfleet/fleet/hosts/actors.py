@@ -93,7 +93,7 @@ class RemoteActors:
     def run(self, wait_s: float = 120.0) -> RemoteResult:
         config = wait_for_config(self.client, self.run_name, wait_s)
         self.watch.restart_grace()
-        placement = self.placement or ProcessPlacement(bootstrap.preload_modules())
+        placement = self.placement or ProcessPlacement()
         supervisor = Supervisor(
             placement, self._launch(config, json.dumps(to_dict(config))), essential=()
         )
