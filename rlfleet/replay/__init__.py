@@ -18,6 +18,7 @@ from rlfleet.replay.rate_limiter import SamplesPerInsertLimiter
 from rlfleet.replay.storage import Sample
 from rlfleet.replay.sumtree import SumTree
 from rlfleet.replay.uniform import UniformReplay
+from rlfleet.replay.warmup import load_kernels
 
 __all__ = [
     "DEMO_FORMAT",
@@ -37,4 +38,5 @@ __all__ = [
     "Sample",
     "SumTree",
     "UniformReplay",
+    "load_kernels",
 ]

@@ -32,7 +32,7 @@ from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagM
 from rlfleet.agents.common.prioritized import build_limiter as shared_limiter
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.models import update_obs_stats
-from rlfleet.replay import SamplesPerInsertLimiter
+from rlfleet.replay import SamplesPerInsertLimiter, load_kernels
 from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
 
@@ -100,7 +100,9 @@ class ApexLearner:
         self.update = build_update(config, build_network(config, env))
         self.modules = {"online": self.update.net, "target": self.update.target_net}
         self.optimizer = self.update.optimizer
-        self.fields = tuple(agent_fields(config, env.obs_shape, env.obs_dtype))
+        field_specs = agent_fields(config, env.obs_shape, env.obs_dtype)
+        self.fields = tuple(field_specs)
+        self._unloaded_kernels: dict[str, Any] | None = field_specs  # see insert_once
         self.remote = store is not None
         self.store = store if store is not None else build_store(config, env, seed)
         self.limiter = build_limiter(config)
@@ -124,6 +126,11 @@ class ApexLearner:
 
     def insert_once(self, inbox: Inbox) -> None:
         """Insert what actors pushed, while the limiter allows; else leave it in the inbox."""
+        if self._unloaded_kernels is not None:
+            # the first call: idle until the actors' first push, so load the replay's compiled
+            # kernels now rather than on the first insert, between that push and the first update
+            load_kernels(self._unloaded_kernels)
+            self._unloaded_kernels = None
         if not self.limiter.wait_insert(self.config.actor.push_size, timeout=0.1):
             return
         for message in inbox.pull(timeout=0.1, max_messages=1):

@@ -22,7 +22,13 @@ import numpy as np
 from rlfleet.agents.common.sections import check_choice
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
-from rlfleet.replay import FieldSpec, PrioritizedReplay, SamplesPerInsertLimiter, UniformReplay
+from rlfleet.replay import (
+    FieldSpec,
+    PrioritizedReplay,
+    SamplesPerInsertLimiter,
+    UniformReplay,
+    load_kernels,
+)
 from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
 
@@ -146,6 +152,7 @@ class ReplayFeed:
     ) -> None:
         self.section = replay
         self.fields = tuple(fields)
+        self._unloaded_kernels: dict[str, FieldSpec] | None = dict(fields)  # see insert_once
         self.prioritized = replay.kind == "prioritized"
         if self.prioritized:
             self.replay: Any = PrioritizedReplay(
@@ -184,6 +191,11 @@ class ReplayFeed:
         }
 
     def insert_once(self, inbox: Inbox, on_insert: Callable[[int], None]) -> None:
+        if self._unloaded_kernels is not None:
+            # the first call: idle until the actors' first push, so load the replay's compiled
+            # kernels now rather than on the first insert, between that push and the first update
+            load_kernels(self._unloaded_kernels)
+            self._unloaded_kernels = None
         if not self.limiter.wait_insert(self.push_size, timeout=0.1):
             return
         for message in inbox.pull(timeout=0.1, max_messages=1):
