@@ -94,18 +94,35 @@ class Policy:
     def __call__(self, obs: Any) -> Any:
         """One action for one observation, or ``[B]`` actions for a batch ``[B, *obs_shape]``."""
         array = np.asarray(obs)
-        shape = self.obs_shape
-        if array.shape == shape:
-            action = self.act(array[None])[0]
-            return int(action) if np.ndim(action) == 0 else action
-        if array.ndim == len(shape) + 1 and array.shape[1:] == shape:
-            return self.act(array)
+        for shape in self.accepted_obs_shapes:
+            if array.shape == shape:
+                action = self.act(array[None])[0]
+                return int(action) if np.ndim(action) == 0 else action
+            if array.ndim == len(shape) + 1 and array.shape[1:] == shape:
+                return self.act(array)
         from rlfleet.errors import EnvError
 
-        raise EnvError(
-            f"observation of shape {array.shape} fits neither one observation {shape} nor a "
-            f"batch [B, {', '.join(map(str, shape))}] of {self.env_id}"
+        shape = self.obs_shape
+        without = (
+            f" (or {self.accepted_obs_shapes[1]} without its critic-only inputs)"
+            if len(self.accepted_obs_shapes) > 1
+            else ""
         )
+        raise EnvError(
+            f"observation of shape {array.shape} fits neither one observation {shape}{without} "
+            f"nor a batch [B, {', '.join(map(str, shape))}] of {self.env_id}"
+        )
+
+    @property
+    def accepted_obs_shapes(self) -> list[tuple[int, ...]]:
+        """The training observation shape, and for a network with critic-only inputs
+        (``model.critic_inputs``) the shape without them: deployment has no privileged
+        features, and the policy never used them."""
+        shapes = [tuple(self.obs_shape)]
+        policy_dim = getattr(self.net, "policy_dim", None)
+        if policy_dim is not None:
+            shapes.append((int(policy_dim),))
+        return shapes
 
     def reset(self, done: np.ndarray | None = None) -> None:
         """Start new episodes: all (``done=None``; also lets the next call change the batch

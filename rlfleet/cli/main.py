@@ -271,9 +271,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_netsim(args: argparse.Namespace) -> int:
     from rlfleet.cli.netsim import main as netsim_main
-    from rlfleet.cli.policies import load_greedy_policy
+    from rlfleet.cli.policies import load_greedy_policy, load_sampling_policy
 
-    return int(netsim_main(args.args, policy_loader=load_greedy_policy) or 0)
+    return int(
+        netsim_main(
+            args.args, policy_loader=load_greedy_policy, sampling_loader=load_sampling_policy
+        )
+        or 0
+    )
 
 
 def _cwd_on_path() -> None:

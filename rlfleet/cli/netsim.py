@@ -5,8 +5,10 @@
                         [--duration S] [--seeds 0,1,2] [--flows N --interval S]
     rlfleet netsim latency checkpoint:PATH [--n 2000] [--out latency.json]
 
-A scheme ``checkpoint:PATH`` is turned into a policy with ``policy_loader(PATH)``; ``A+B`` runs
-one flow of each on the bottleneck (``checkpoint:X+cubic``, ``checkpoint:X+checkpoint:X``).
+A scheme ``checkpoint:PATH`` is turned into a greedy policy with ``policy_loader(PATH)``,
+``sampled:PATH`` into one that samples its actions from the policy (as the actors did in
+training) with ``sampling_loader(PATH)``; ``A+B`` runs one flow of each on the bottleneck
+(``checkpoint:X+cubic``, ``checkpoint:X+checkpoint:X``).
 """
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--schemes",
         default="cubic,bbr,copa,vegas,newreno",
-        help="comma list: newreno,cubic,bbr,copa,vegas,fixed:N,checkpoint:PATH; A+B = one flow "
-        "of each sharing the bottleneck, started --interval apart",
+        help="comma list: newreno,cubic,bbr,copa,vegas,fixed:N,checkpoint:PATH (greedy), "
+        "sampled:PATH (actions sampled from the policy, as in training); A+B = one flow of each "
+        "sharing the bottleneck, started --interval apart",
     )
     e.add_argument("--out", default="netsim_eval", help="output folder (JSON, CSV, PNGs)")
     e.add_argument("--duration", type=float, default=30.0, help="seconds per run (Pantheon: 30)")
@@ -101,7 +104,11 @@ def _list_scenarios() -> int:
     return 0
 
 
-def _eval(args: argparse.Namespace, policy_loader: PolicyLoader | None) -> int:
+def _eval(
+    args: argparse.Namespace,
+    policy_loader: PolicyLoader | None,
+    sampling_loader: PolicyLoader | None = None,
+) -> int:
     from rlfleet.envs.netsim.evaluate import EvalConfig, evaluate, summarise_rows, write_results
     from rlfleet.envs.netsim.scenarios import resolve_scenarios
 
@@ -121,13 +128,16 @@ def _eval(args: argparse.Namespace, policy_loader: PolicyLoader | None) -> int:
         raise ConfigError(f"--flows must be >= 1, got {args.flows}")
     policies = {}
     for s in {p for scheme in schemes for p in scheme.split("+")}:
-        if s.startswith("checkpoint:"):
-            if policy_loader is None:
+        kind, _, path = s.partition(":")
+        if kind in ("checkpoint", "sampled"):
+            loader = policy_loader if kind == "checkpoint" else sampling_loader
+            if loader is None:
                 raise ConfigError(
                     f"scheme {s!r} needs a policy loader; run it through `rlfleet netsim eval` "
-                    "(which passes the Ape-X checkpoint loader) or pass policy_loader to main()"
+                    "(which passes the checkpoint loaders) or pass policy_loader / "
+                    "sampling_loader to main()"
                 )
-            policies[s] = policy_loader(s.partition(":")[2])
+            policies[s] = loader(path)
     cfg = EvalConfig(
         scenarios=scenarios,
         schemes=schemes,
@@ -274,15 +284,21 @@ def _print_summary(summary: list[dict]) -> None:
     Console(width=150).print(t)
 
 
-def main(argv: list[str] | None = None, policy_loader: PolicyLoader | None = None) -> int:
-    """Entry point; returns a process exit code (2 on a usage/config error)."""
+def main(
+    argv: list[str] | None = None,
+    policy_loader: PolicyLoader | None = None,
+    sampling_loader: PolicyLoader | None = None,
+) -> int:
+    """Entry point; returns a process exit code (2 on a usage/config error). ``policy_loader``
+    turns ``checkpoint:PATH`` into a greedy policy, ``sampling_loader`` ``sampled:PATH`` into
+    one that samples its actions."""
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "scenarios":
             return _list_scenarios()
         if args.cmd == "latency":
             return _latency(args, policy_loader)
-        return _eval(args, policy_loader)
+        return _eval(args, policy_loader, sampling_loader)
     except RlfleetError as exc:
         print(f"rlfleet netsim: error: {exc}", file=sys.stderr)
         return 2

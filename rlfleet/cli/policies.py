@@ -1,4 +1,5 @@
-"""Turn a checkpoint (or run folder) into a greedy policy callable: observation -> action.
+"""Turn a checkpoint (or run folder) into a policy callable, observation -> action: greedy, or
+sampling from the policy as the actors did.
 
 A policy from a network with an LSTM core remembers the episode so far; it has a ``reset()``
 method, which episode runners (``rlfleet record``, ``rlfleet netsim eval``) call before each
@@ -12,6 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def load_sampling_policy(path: str, seed: int = 0) -> Callable[[np.ndarray], Any]:
+    """A checkpoint's policy that samples its actions from the policy's distribution, as the
+    actors did in training (IMPALA, PPO; seeded once by ``seed``); ``env_kwargs`` as
+    :func:`load_greedy_policy`. A greedy-only agent (Ape-X) is refused with a ConfigError."""
+    from rlfleet.agents.common.networks import load_network
+    from rlfleet.api.policy import Policy
+
+    loaded = load_network(Path(path))
+    policy = Policy(loaded, deterministic=False, seed=seed)
+    policy.env_kwargs = dict(loaded.config.env.kwargs or {})
+    return policy
 
 
 def load_greedy_policy(path: str) -> Callable[[np.ndarray], Any]:

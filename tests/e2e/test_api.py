@@ -141,3 +141,21 @@ def test_lstm_policy_keeps_and_resets_its_state(tmp_path):
     policy.reset()
     both = np.stack([policy(np.stack([o, o])) for o in seq])  # a batch of two episodes
     assert both.tolist() == [[a, a] for a in first]
+
+
+def test_a_policy_with_critic_only_inputs_acts_without_them(tmp_path):
+    # CartPole's last observation entry as a critic-only input: deployment omits it
+    result = rlfleet.train(
+        "impala-cartpole",
+        [*TINY_IMPALA, "model.critic_inputs=1", "learner.max_updates=3", "run.total_env_steps=0"],
+        run_dir=tmp_path / "run",
+    )
+    obs = np.random.default_rng(2).normal(0, 0.3, (32, 4)).astype(np.float32)
+    greedy = rlfleet.load_policy(result.run_dir)
+    assert greedy.accepted_obs_shapes == [(4,), (3,)]
+    np.testing.assert_array_equal(greedy(obs[:, :3]), greedy(obs))  # the policy never saw it
+    assert greedy(obs[0, :3]) == greedy(obs[0])
+    sampler = rlfleet.load_policy(result.run_dir, deterministic=False, seed=1)
+    assert sampler(obs[:, :3]).shape == (32,)
+    with pytest.raises(rlfleet.errors.EnvError, match="without its critic-only inputs"):
+        greedy(obs[:, :2])

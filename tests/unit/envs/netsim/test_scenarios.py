@@ -147,3 +147,29 @@ def test_cli_eval_writes_outputs_and_uses_policy_loader(tmp_path, capsys) -> Non
     assert "policy loader" in capsys.readouterr().err
     assert main(["eval", "--schemes", "tahoe", "--out", str(out), "--no-progress"]) == 2
     assert main(["scenarios"]) == 0
+
+
+def test_cli_eval_sampled_schemes_use_the_sampling_loader(tmp_path, capsys) -> None:
+    greedy, sampling = [], []
+
+    def loader(calls):
+        def load(path: str):
+            calls.append(path)
+            return lambda obs: 3
+
+        return load
+
+    args = ["eval", "--scenarios", "buffer_bdp", "--duration", "1", "--no-progress"]
+    out = str(tmp_path / "ev")
+    code = main(
+        [*args, "--schemes", "sampled:/x/s,checkpoint:/x/g", "--out", out],
+        policy_loader=loader(greedy),
+        sampling_loader=loader(sampling),
+    )
+    assert code == 0 and greedy == ["/x/g"] and sampling == ["/x/s"]
+    schemes = {
+        r["scheme"] for r in json.loads((tmp_path / "ev" / "results.json").read_text())["summary"]
+    }
+    assert schemes == {"sampled:/x/s", "checkpoint:/x/g"}
+    assert main([*args, "--schemes", "sampled:/x", "--out", out], policy_loader=loader([])) == 2
+    assert "sampling_loader" in capsys.readouterr().err
