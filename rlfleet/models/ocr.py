@@ -93,6 +93,9 @@ class CtcRecognizer(nn.Module):
                 h = -(-h // s[0])
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AvgPool2d((h, 1))  # the remaining rows, averaged: one feature per column
+        # int8 ends at `dequant` (after the classifier) by default, or at `head_dequant` (before
+        # it) when the classifier stays fp32; the other stub stays an identity (fp32 modules)
+        self.head_dequant = torch.ao.quantization.DeQuantStub()
         self.classifier = nn.Conv2d(c, num_classes, 1)
         self.dequant = torch.ao.quantization.DeQuantStub()
         _publish_batchnorm_statistics(self)
@@ -109,7 +112,7 @@ class CtcRecognizer(nn.Module):
         if images.dtype == torch.uint8:
             x = x * (1.0 / 255.0)
         x = self.quant(self.stem(x))
-        x = self.classifier(self.pool(self.blocks(x)))
+        x = self.classifier(self.head_dequant(self.pool(self.blocks(x))))
         return self.dequant(x).squeeze(2).transpose(1, 2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -124,5 +127,18 @@ class CtcRecognizer(nn.Module):
         return groups
 
     def float_modules(self) -> list[str]:
-        """Modules int8 conversion leaves in fp32: the first convolution."""
-        return ["stem"]
+        """Modules int8 conversion leaves in fp32: the first convolution (and the unused stub)."""
+        return ["stem", "head_dequant"]
+
+    def float_head_modules(self) -> list[str]:
+        """fp32 modules when the last layer stays fp32 too: int8 ends before the classifier."""
+        return ["stem", "classifier", "dequant"]
+
+    def equalize_pairs(self) -> list[list[str]]:
+        """Fused conv pairs (depthwise -> ReLU -> pointwise of each block) whose channel ranges
+        cross-layer equalization may balance: the function of the block is unchanged."""
+        return [
+            [f"{name}.depthwise.0", f"{name}.pointwise.0"]
+            for name, module in self.named_modules()
+            if isinstance(module, SeparableBlock)
+        ]
