@@ -28,11 +28,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def format_result(result: dict) -> str:
-    lines = [f"{'decoding':<18}{'CER %':>8}{'word acc %':>12}{'seconds':>9}"]
+    lines = [f"{'decoding':<24}{'CER %':>8}{'word acc %':>12}{'seconds':>9}"]
     for name, r in result.items():
         if isinstance(r, dict) and "cer" in r:
             lines.append(
-                f"{name:<18}{100 * r['cer']:>8.2f}{100 * r['word_acc']:>12.2f}{r['seconds']:>9.2f}"
+                f"{name:<24}{100 * r['cer']:>8.2f}{100 * r['word_acc']:>12.2f}{r['seconds']:>9.2f}"
             )
     return "\n".join(lines)
 

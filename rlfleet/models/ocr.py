@@ -8,7 +8,10 @@ per-column classifier over the blank and the characters. No recurrence: every co
 computed at once, so a batch of words costs one forward pass, and the model quantizes with
 PyTorch's eager int8 path (:mod:`rlfleet.models.int8`): the ``quant`` / ``dequant`` stubs sit
 after the stem (the first convolution stays fp32, as the source recipe advises) and before the
-log-softmax; every conv + BN + ReLU triple is listed for fusion by :meth:`fuse_groups`.
+log-softmax (or, with the classifier kept fp32, ``head_dequant`` before it:
+:meth:`float_head_modules`); every conv + BN + ReLU triple is listed for fusion by
+:meth:`fuse_groups`, each block's depthwise / pointwise pair for equalization by
+:meth:`equalize_pairs`.
 
 **Compound scaling** (EfficientNet, Tan & Le 2019): one coefficient phi scales depth by
 ``alpha**phi`` (blocks per stage, rounded up), width by ``beta**phi`` (channels, rounded to a
