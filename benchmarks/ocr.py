@@ -1,15 +1,19 @@
 """OCR inference: fp32 vs int8, one word per call vs all words of one image in one batch.
 
     rlfleet bench ocr [--run RUN ...] [--phi 0] [--words 16] [--seconds 4] [--threads 1]
-                      [--observer histogram] [--profile] [--json PATH]
+                      [--int8 SETTING] [--compare SETTING ...] [--profile] [--json PATH]
 
 For each recognizer (a trained run's latest checkpoint, or a fresh one at ``--phi``): the
 held-out test images are read (1) one word per forward pass at its own width (batch 1) and
 (2) ``--words`` words per pass, padded to the widest (the words of one image, batched). fp32 and
 int8 (post-training quantization, :mod:`rlfleet.models.int8`) alternate in rounds, so load
 changes hit both alike. Reported per setting: words/s, p50/p99 latency per call, and
-``int8_speedup`` = int8 words/s / fp32 words/s. With a run, word accuracy and CER of fp32 and
-int8 (histogram and min/max calibration) on the first ``--accuracy-images`` test images.
+``int8_speedup`` = int8 words/s / fp32 words/s. int8 is the named setting ``--int8`` (default:
+:data:`rlfleet.agents.scst.ocr_int8.DEFAULT_INT8`, the recipe with the last layer fp32 too).
+With a run, word accuracy and CER of fp32, of that int8 setting and of the recipe's rows
+(per-tensor histogram and min/max, per-channel histogram) on the first ``--accuracy-images``
+test images. ``--compare`` adds other int8 settings to the same alternating rounds (rows
+``int8_<setting>``, with their own ``int8_speedup_<setting>``).
 ``--profile`` prints the top operators of one batched forward of each model.
 """
 
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -99,15 +104,14 @@ def _profile(model: torch.nn.Module, x: torch.Tensor, top: int = 8) -> list[dict
 
 def bench_model(name: str, net, task, args) -> dict:
     from rlfleet.agents.scst.ocr import recognize
-    from rlfleet.agents.scst.ocr_eval import calibration_images
-    from rlfleet.models.int8 import OBSERVERS, fused_fp32, quantize
+    from rlfleet.agents.scst.ocr_int8 import INT8_SETTINGS, RECIPE_ROWS, quantize_setting
+    from rlfleet.models.int8 import fused_fp32
     from rlfleet.models.params import param_count
 
     net.eval()
     fp32 = fused_fp32(net)  # BN folded into the convs: the fair fp32 baseline
-    calib = calibration_images(task, 256)
     t = time.perf_counter()
-    qnet = quantize(net, calib, observer=args.observer)
+    qnet = quantize_setting(net, task, args.int8)
     quantize_s = time.perf_counter() - t
     images, widths, rows = task.test_set
     result: dict = {
@@ -116,15 +120,20 @@ def bench_model(name: str, net, task, args) -> dict:
         "height": task.height,
         "params": param_count(net),
         "engine": torch.backends.quantized.engine,
-        "observer": args.observer,
+        "int8_setting": args.int8,
+        "int8_options": asdict(INT8_SETTINGS[args.int8]),
         "quantize_s": quantize_s,
         "settings": {},
     }
     models = {"fp32": fp32, "int8": qnet}
+    models.update({f"int8_{c}": quantize_setting(net, task, c) for c in args.compare})
     for label, batch in (("batch1", 1), (f"batched{args.words}", args.words)):
         calls = _calls(images, widths, batch)
         timed = _time_rounds(models, calls, args.seconds)
-        timed["int8_speedup"] = timed["int8"]["words_per_s"] / timed["fp32"]["words_per_s"]
+        fp32_rate = timed["fp32"]["words_per_s"]
+        timed["int8_speedup"] = timed["int8"]["words_per_s"] / fp32_rate
+        for c in args.compare:
+            timed[f"int8_speedup_{c}"] = timed[f"int8_{c}"]["words_per_s"] / fp32_rate
         result["settings"][label] = timed
     result["batched_gain_fp32"] = (
         result["settings"][f"batched{args.words}"]["fp32"]["words_per_s"]
@@ -135,7 +144,8 @@ def bench_model(name: str, net, task, args) -> dict:
         acc = {}
         variants = {
             "fp32": net,
-            **{f"int8_{o}": quantize(net, calib, observer=o) for o in OBSERVERS},
+            "int8": qnet,
+            **{f"int8_{s}": quantize_setting(net, task, s) for s in RECIPE_ROWS if s != args.int8},
         }
         for label, m in variants.items():
             hyp, hyp_len = recognize(m, images[:n], widths[:n], task)
@@ -155,11 +165,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--words", type=int, default=16, help="words of one image batched together")
     p.add_argument("--seconds", type=float, default=4.0, help="busy seconds per model and setting")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--observer", default="histogram", help="int8 calibration: histogram, minmax")
+    p.add_argument("--int8", default=None, help="int8 setting (ocr_int8.INT8_SETTINGS)")
+    p.add_argument("--compare", action="append", default=[], help="more int8 settings to time")
     p.add_argument("--accuracy-images", type=int, default=1000, help="with --run (0 = skip)")
     p.add_argument("--profile", action="store_true")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
+    from rlfleet.agents.scst.ocr_int8 import DEFAULT_INT8, INT8_SETTINGS
+
+    args.int8 = args.int8 or DEFAULT_INT8
+    for name in (args.int8, *args.compare):
+        if name not in INT8_SETTINGS:
+            p.error(f"int8 setting {name!r} is unknown; valid: {', '.join(INT8_SETTINGS)}")
     import warnings
 
     # torch 2.13 flags its eager quantization API as deprecated; it is what this measures
@@ -195,14 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     for r in results:
         print(f"\n{r['model']}  phi={r['phi']} height={r['height']} params={r['params']} "
-              f"engine={r['engine']} observer={r['observer']} threads={args.threads}")  # fmt: skip
+              f"engine={r['engine']} int8={r['int8_setting']} threads={args.threads}")  # fmt: skip
         print(f"{'setting':<12}{'model':<6}{'words/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
         for label, s in r["settings"].items():
-            for m in ("fp32", "int8"):
+            for m in [k for k, v in s.items() if isinstance(v, dict)]:
                 print(
                     f"{label:<12}{m:<6}{s[m]['words_per_s']:>10.1f}{s[m]['p50_ms']:>9.2f}{s[m]['p99_ms']:>9.2f}"
                 )
-            print(f"{label:<12}int8_speedup {s['int8_speedup']:.2f}x")
+            for k in [k for k in s if k.startswith("int8_speedup")]:
+                print(f"{label:<12}{k} {s[k]:.2f}x")
         print(f"batched / batch-1 words/s (fp32): {r['batched_gain_fp32']:.2f}x")
         if "accuracy" in r:
             a = r["accuracy"]

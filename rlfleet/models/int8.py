@@ -14,6 +14,11 @@ kernels: the quantized modules are torch's (engine ``x86`` / ``fbgemm`` / ``oned
 A model opts in by holding ``QuantStub`` / ``DeQuantStub`` modules where int8 starts and ends
 and by naming its fusion groups (:class:`Quantizable`); :func:`quantize` returns a converted
 copy (the fp32 model is untouched).
+
+Options beyond the recipe (post-training remedies, off by default): per-output-channel weight
+scales; the model's last layer kept fp32 too (``float_head``: the model names those modules in
+``float_head_modules``); cross-layer equalization of the conv pairs the model names in
+``equalize_pairs`` and empirical bias correction (:mod:`rlfleet.models.int8_adjust`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import torch
 import torch.nn as nn
 
 from rlfleet.errors import ConfigError
+from rlfleet.models.int8_adjust import correct_bias, equalize_pairs
 
 __all__ = [
     "ENGINE_ORDER",
@@ -52,6 +58,11 @@ class Quantizable(Protocol):
     def fuse_groups(self) -> list[list[str]]: ...
 
     def float_modules(self) -> list[str]: ...
+
+
+# Optional, looked up when an option asks for them:
+#   float_head_modules() -> list[str]  the fp32 modules when the last layer stays fp32 too
+#   equalize_pairs() -> list[list[str]]  fused conv pairs (A -> ReLU -> B) to equalize
 
 
 def available_engines() -> tuple[str, ...]:
@@ -107,11 +118,18 @@ def quantize(
     engine: str = "auto",
     reduce_range: bool = False,
     per_channel_weights: bool = False,
+    float_head: bool = False,
+    equalize: bool = False,
+    bias_correction: bool = False,
 ) -> nn.Module:
     """An int8 copy of ``model`` (a :class:`Quantizable` with quant/dequant stubs).
 
     ``calibrate`` runs the prepared model on representative data: a callable taking the model,
-    or an iterable of input batches. The copy is in eval mode and must run with
+    or an iterable of input batches (run twice with ``bias_correction``, so not a one-shot
+    iterator). ``float_head`` keeps the model's last layer fp32 (its ``float_head_modules``);
+    ``equalize`` equalizes its ``equalize_pairs`` across layers before calibrating;
+    ``bias_correction`` removes the mean shift weight quantization adds to each quantized conv's
+    output channels (:mod:`rlfleet.models.int8_adjust`). The copy is in eval mode and must run with
     ``torch.backends.quantized.engine`` set to the engine returned by :func:`pick_engine`
     (this function sets it)."""
     torch.backends.quantized.engine = pick_engine(engine)
@@ -123,23 +141,51 @@ def quantize(
         # torch 2.13 marks torch.ao.quantization deprecated (moving to torchao); it still works
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
-        return _quantize(model, calibrate, observer, reduce_range, per_channel_weights)
+        return _quantize(
+            model,
+            calibrate,
+            qconfig(observer, reduce_range, per_channel_weights),
+            _float_names(model, float_head),
+            equalize,
+            bias_correction,
+        )
+
+
+def _float_names(model: nn.Module, float_head: bool) -> list[str]:
+    if not float_head:
+        return model.float_modules()
+    if not hasattr(model, "float_head_modules"):
+        raise ConfigError(
+            f"{type(model).__name__} names no last layer to keep fp32 (float_head_modules); "
+            "valid: float_head=False"
+        )
+    return model.float_head_modules()
 
 
 def _quantize(
     model: nn.Module,
     calibrate: Callable[[nn.Module], None] | Iterable[torch.Tensor],
-    observer: str,
-    reduce_range: bool,
-    per_channel_weights: bool,
+    config: torch.ao.quantization.QConfig,
+    float_names: list[str],
+    equalize: bool,
+    bias_correction: bool,
 ) -> nn.Module:
     q = torch.ao.quantization
     work = copy.deepcopy(model).eval()
     groups = work.fuse_groups()
     if groups:
         q.fuse_modules(work, groups, inplace=True)
-    work.qconfig = qconfig(observer, reduce_range, per_channel_weights)
-    for name in work.float_modules():
+    if equalize:
+        if not hasattr(work, "equalize_pairs"):
+            raise ConfigError(
+                f"{type(model).__name__} names no conv pairs to equalize (equalize_pairs); "
+                "valid: equalize=False"
+            )
+        equalize_pairs(work, work.equalize_pairs())
+    if bias_correction:
+        correct_bias(work, _quantized_convs(work, float_names), config.weight, calibrate)
+    work.qconfig = config
+    for name in float_names:
         work.get_submodule(name).qconfig = None
     q.prepare(work, inplace=True)
     with torch.inference_mode():
@@ -150,6 +196,22 @@ def _quantize(
                 work(batch)
     q.convert(work, inplace=True)
     return work
+
+
+def _quantized_convs(model: nn.Module, float_names: list[str]) -> list[str]:
+    """Names of the (fused) conv modules conversion will quantize: not under an fp32 module,
+    a fused conv + ReLU counted once (not also its inner conv)."""
+    out: list[str] = []
+    fused: set[str] = set()
+    for name, module in model.named_modules():
+        if any(name == f or name.startswith(f + ".") for f in float_names):
+            continue
+        if isinstance(module, torch.ao.nn.intrinsic.ConvReLU2d):
+            fused.add(name)
+            out.append(name)
+        elif type(module) is nn.Conv2d and name.rsplit(".", 1)[0] not in fused:
+            out.append(name)
+    return out
 
 
 def fake_quantize(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:

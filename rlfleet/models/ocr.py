@@ -8,7 +8,10 @@ per-column classifier over the blank and the characters. No recurrence: every co
 computed at once, so a batch of words costs one forward pass, and the model quantizes with
 PyTorch's eager int8 path (:mod:`rlfleet.models.int8`): the ``quant`` / ``dequant`` stubs sit
 after the stem (the first convolution stays fp32, as the source recipe advises) and before the
-log-softmax; every conv + BN + ReLU triple is listed for fusion by :meth:`fuse_groups`.
+log-softmax (or, with the classifier kept fp32, ``head_dequant`` before it:
+:meth:`float_head_modules`); every conv + BN + ReLU triple is listed for fusion by
+:meth:`fuse_groups`, each block's depthwise / pointwise pair for equalization by
+:meth:`equalize_pairs`.
 
 **Compound scaling** (EfficientNet, Tan & Le 2019): one coefficient phi scales depth by
 ``alpha**phi`` (blocks per stage, rounded up), width by ``beta**phi`` (channels, rounded to a
@@ -93,6 +96,9 @@ class CtcRecognizer(nn.Module):
                 h = -(-h // s[0])
         self.blocks = nn.Sequential(*blocks)
         self.pool = nn.AvgPool2d((h, 1))  # the remaining rows, averaged: one feature per column
+        # int8 ends at `dequant` (after the classifier) by default, or at `head_dequant` (before
+        # it) when the classifier stays fp32; the other stub stays an identity (fp32 modules)
+        self.head_dequant = torch.ao.quantization.DeQuantStub()
         self.classifier = nn.Conv2d(c, num_classes, 1)
         self.dequant = torch.ao.quantization.DeQuantStub()
         _publish_batchnorm_statistics(self)
@@ -109,7 +115,7 @@ class CtcRecognizer(nn.Module):
         if images.dtype == torch.uint8:
             x = x * (1.0 / 255.0)
         x = self.quant(self.stem(x))
-        x = self.classifier(self.pool(self.blocks(x)))
+        x = self.classifier(self.head_dequant(self.pool(self.blocks(x))))
         return self.dequant(x).squeeze(2).transpose(1, 2)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -124,5 +130,18 @@ class CtcRecognizer(nn.Module):
         return groups
 
     def float_modules(self) -> list[str]:
-        """Modules int8 conversion leaves in fp32: the first convolution."""
-        return ["stem"]
+        """Modules int8 conversion leaves in fp32: the first convolution (and the unused stub)."""
+        return ["stem", "head_dequant"]
+
+    def float_head_modules(self) -> list[str]:
+        """fp32 modules when the last layer stays fp32 too: int8 ends before the classifier."""
+        return ["stem", "classifier", "dequant"]
+
+    def equalize_pairs(self) -> list[list[str]]:
+        """Fused conv pairs (depthwise -> ReLU -> pointwise of each block) whose channel ranges
+        cross-layer equalization may balance: the function of the block is unchanged."""
+        return [
+            [f"{name}.depthwise.0", f"{name}.pointwise.0"]
+            for name, module in self.named_modules()
+            if isinstance(module, SeparableBlock)
+        ]

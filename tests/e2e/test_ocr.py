@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from rlfleet.agents.scst.ocr_int8 import DEFAULT_INT8
 from rlfleet.cli.main import main
 from rlfleet.fleet.metrics import read_metrics
 
@@ -56,8 +57,10 @@ def test_ctc_then_scst_then_eval_ocr(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval-ocr", str(scst), "--beam", "3", "--examples", "4"]) == 0
     out = capsys.readouterr().out
-    for row in ("greedy", "beam3", "int8_histogram", "int8_minmax"):
+    for row in ("greedy", "beam3", "int8 ", "int8_histogram", "int8_minmax"):
         assert row in out
     result = json.loads((scst / "eval_ocr.json").read_text())
+    assert result["int8"]["setting"] == DEFAULT_INT8  # the default int8 row, recipe rows kept
+    assert result["int8_histogram_channel"]["setting"] == "histogram_channel"
     assert result["images"] == 8 and 0.0 <= result["greedy"]["word_acc"] <= 1.0
     assert (scst / "eval_ocr.png").stat().st_size > 0

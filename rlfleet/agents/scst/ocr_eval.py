@@ -1,6 +1,7 @@
 """Evaluation of an OCR run's checkpoint (``rlfleet eval-ocr RUN``): CER and word accuracy on
 the held-out test set (held-out words in held-out fonts) with greedy and prefix-beam CTC
-decoding, in fp32 and int8 (histogram-L2 and min/max calibration), and a PNG grid of examples."""
+decoding, in fp32 and int8 (the default int8 setting, and the recipe's per-tensor histogram-L2
+and min/max calibrations and per-channel weights for comparison), and a PNG grid of examples."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import torch
 
 from rlfleet.agents.common.checkpoint import latest_checkpoint, load_weights, resolve_checkpoint
 from rlfleet.agents.scst.ocr import build_recognizer, recognize, task_of
+from rlfleet.agents.scst.ocr_int8 import (
+    DEFAULT_INT8,
+    RECIPE_ROWS,
+    calibration_images,
+    quantize_setting,
+)
 from rlfleet.envs.ocr.task import OcrTask
 from rlfleet.errors import CheckpointError, ConfigError
 from rlfleet.math.ctc import beam_decode
-from rlfleet.models.int8 import OBSERVERS, quantize
 from rlfleet.models.ocr import CtcRecognizer
 
 __all__ = ["calibration_images", "evaluate_ocr", "example_grid", "load_recognizer"]
-
-#: Render stream of int8 calibration images (train words and fonts, never the test set).
-CALIBRATION_STREAM = 0xCA1B
 
 
 def load_recognizer(
@@ -56,14 +59,6 @@ def load_recognizer(
     return net.eval(), config, task, folder
 
 
-def calibration_images(task: OcrTask, count: int = 256, batch: int = 64) -> list[torch.Tensor]:
-    """Batches of train-word images (train fonts) for int8 calibration."""
-    rng = np.random.default_rng(CALIBRATION_STREAM)
-    rows = rng.integers(0, len(task.train_words), count)
-    images, _ = task.train_images(rows, CALIBRATION_STREAM, np.arange(count))
-    return [torch.from_numpy(images[i : i + batch]).unsqueeze(1) for i in range(0, count, batch)]
-
-
 def _rates(
     task: OcrTask, hyp: np.ndarray, hyp_len: np.ndarray, rows: np.ndarray
 ) -> dict[str, float]:
@@ -77,10 +72,12 @@ def evaluate_ocr(
     images: int = 0,
     beam: int = 4,
     int8: bool = True,
-    calibration: int = 256,
+    int8_setting: str = DEFAULT_INT8,
 ) -> dict[str, Any]:
-    """CER / word accuracy of greedy (fp32, and int8 per observer) and beam decoding on the
-    first ``images`` test images (0 = all), with the seconds each took."""
+    """CER / word accuracy of greedy (fp32, and int8) and beam decoding on the first ``images``
+    test images (0 = all), with the seconds each took. The ``int8`` row is ``int8_setting``
+    (:data:`rlfleet.agents.scst.ocr_int8.INT8_SETTINGS`); the recipe's per-tensor rows
+    (``int8_histogram``, ``int8_minmax``) and per-channel ``int8_histogram_channel`` follow."""
     test_images, widths, rows = task.test_set
     n = min(images, len(rows)) if images else len(rows)
     test_images, widths, rows = test_images[:n], widths[:n], rows[:n]
@@ -103,15 +100,16 @@ def evaluate_ocr(
             "seconds": time.perf_counter() - start,
         }
     if int8:
-        calib = calibration_images(task, calibration)
-        for observer in OBSERVERS:
-            qnet = quantize(net, calib, observer=observer)
+        rows_int8 = {"int8": int8_setting, **{f"int8_{s}": s for s in RECIPE_ROWS}}
+        for label, setting in rows_int8.items():
+            qnet = quantize_setting(net, task, setting)
             start = time.perf_counter()
             hyp_q, len_q = recognize(qnet, test_images, widths, task)
-            out[f"int8_{observer}"] = {
+            out[label] = {
                 **_rates(task, hyp_q, len_q, rows),
                 "seconds": time.perf_counter() - start,
                 "engine": torch.backends.quantized.engine,
+                "setting": setting,
             }
     return out
 
