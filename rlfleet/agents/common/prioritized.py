@@ -28,9 +28,9 @@ from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
 
 __all__ = [
+    "InsertHook",
     "ReplayFeed",
     "ReplaySection",
-    "InsertHook",
     "build_limiter",
     "normalised_weights",
     "transition_fields",

@@ -9,7 +9,7 @@ through its spec's ``service`` (:func:`rlfleet.agents.common.service_spec.replay
 
 :class:`ReplayService` owns the agent's store and the samples-per-insert limiter, both handed
 over as a :class:`ServedReplay` (Ape-X DQN's store may hold DQfD demonstrations, Ape-X DPG's
-stores Box actions): what is agent-specific is which fields a transition has and how the store's
+holds Box actions): what is agent-specific is which fields a transition has and how the store's
 batch token travels; the rest is here. Three threads, each blocking on its own queue: **insert**
 (actors' experience, while the limiter allows), **sample** (draws a batch when the limiter
 allows and pushes it once the samples list has room), **update** (priority updates and the
@@ -65,7 +65,7 @@ class ServedReplay:
 
     ``store``: ``add(batch, priorities)``, ``draw(batch_size, beta)`` (an object with
     ``fields``, ``weights`` and ``token``), ``update(token, abs_td)``, ``len()`` and
-    ``num_demos`` (items only pre-training samples; 0 for a store without demonstrations).
+    ``num_demos`` (demonstration items, what DQfD pre-training samples; 0 without them).
     ``fields``: the transition fields an experience message contributes (besides
     ``priority``). ``limiter``: the run's samples-per-insert limiter. ``token_arrays`` /
     ``apply_priorities``: how the store's sample token travels as arrays and back

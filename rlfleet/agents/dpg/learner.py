@@ -17,13 +17,13 @@ import numpy as np
 import torch
 
 from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagMeter
-from rlfleet.agents.common.prioritized import ReplayFeed, transition_fields
+from rlfleet.agents.common.prioritized import ReplayFeed
 from rlfleet.agents.common.remote_feed import RemoteFeed
+from rlfleet.agents.dpg.messages import largest_push, replay_fields
 from rlfleet.agents.dpg.network import build_network
 from rlfleet.agents.dpg.update import DPGUpdate
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.models import update_obs_stats
-from rlfleet.replay import FieldSpec
 from rlfleet.transport.ports import Inbox
 
 
@@ -34,18 +34,6 @@ class DPGCounters(CheckpointedCounters):
         super().__init__()
         self.inserted = 0
         self.sampled = 0
-
-
-def replay_fields(env: EnvSpec) -> dict[str, FieldSpec]:
-    """Replay fields of an Ape-X DPG transition: Box actions as float32 vectors."""
-    return transition_fields(
-        env.obs_shape, env.obs_dtype, action_shape=(env.action_dim,), action_dtype=np.float32
-    )
-
-
-def largest_push(config: Any) -> int:
-    """The most transitions one actor message holds (its limiter's no-deadlock margin)."""
-    return config.actor.push_size + config.env.envs_per_actor * config.algo.n_step
 
 
 def build_update(config: Any, env: EnvSpec, seed: int) -> DPGUpdate:

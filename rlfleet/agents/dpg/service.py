@@ -13,8 +13,7 @@ from rlfleet.agents.common import remote_store, replay_service
 from rlfleet.agents.common.prioritized import build_limiter
 from rlfleet.agents.common.replay_service import ServedReplay
 from rlfleet.agents.common.replay_store import ReplayStore
-from rlfleet.agents.dpg.learner import largest_push, replay_fields
-from rlfleet.agents.dpg.messages import message_schema
+from rlfleet.agents.dpg.messages import largest_push, message_schema, replay_fields
 from rlfleet.envs.spec import EnvSpec
 
 __all__ = ["RemoteStore", "ReplayService", "served_replay"]
