@@ -19,7 +19,8 @@ algorithm themselves:
 * ``message_kind`` / ``message_schema`` / ``message_check`` -- what actors send, and the shape
   and value checks every inbox applies before the learner sees it;
 * ``check_env`` / ``prepare`` -- refusals and path resolution before any process starts;
-* ``service`` -- an optional store at the memory node (Ape-X's replay service).
+* ``service`` -- an optional store at the memory node (the Ape-X family's replay service,
+  :func:`rlfleet.agents.common.service_spec.replay_service_spec`).
 
 Specs are cheap to import: factories import their heavy modules (torch) when called, so listing
 algorithms or validating a config never imports torch.

@@ -9,7 +9,7 @@ Two data threads share the store under ``lock`` (the replay kernels and torch re
   ``learning_starts`` and the limiter), so the update never waits on the replay.
 
 With a replay service (``transport.replay_service``) the store is the service's
-:class:`~rlfleet.agents.apex.remote_store.RemoteStore`: the service inserts and samples, there is
+:class:`~rlfleet.agents.common.remote_store.RemoteStore`: the service inserts and samples, there is
 no insert thread, and prefetch takes the service's ready batches.
 """
 
@@ -30,6 +30,10 @@ from rlfleet.agents.apex.stores import Drawn, agent_fields, build_store
 from rlfleet.agents.apex.update import DQNUpdate, to_torch
 from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagMeter
 from rlfleet.agents.common.prioritized import build_limiter as shared_limiter
+from rlfleet.agents.common.remote_store import (
+    SERVICE_WAIT_NOTICE_S as SERVICE_WAIT_NOTICE_S,  # re-exported: when the notice starts
+)
+from rlfleet.agents.common.remote_store import waiting_notice
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.models import update_obs_stats
 from rlfleet.replay import SamplesPerInsertLimiter, load_kernels
@@ -38,8 +42,6 @@ from rlfleet.transport.ports import Inbox
 
 #: DQfD loss parts reported as metrics (``learner/<name>``), when the update returns them.
 LOSS_PARTS = ("j_dq", "j_n", "j_e", "l2", "tc")
-#: Seconds without a batch from the replay service before the progress line says so.
-SERVICE_WAIT_NOTICE_S = 10.0
 
 
 def build_limiter(config: Any) -> SamplesPerInsertLimiter:
@@ -94,7 +96,7 @@ class ApexLearner:
 
     def __init__(self, config: Any, env: EnvSpec, seed: int, store: Any = None) -> None:
         """``store``: where batches come from instead of a local replay (the replay
-        service's :class:`~rlfleet.agents.apex.remote_store.RemoteStore`)."""
+        service's :class:`~rlfleet.agents.common.remote_store.RemoteStore`)."""
         self.config = config
         torch.manual_seed(seed)
         self.update = build_update(config, build_network(config, env))
@@ -251,12 +253,7 @@ class ApexLearner:
             size = len(self.store)
         lag, _ = self.lag.take()
         waited = time.monotonic() - self.last_remote_batch if self.remote else 0.0
-        notice = None
-        if waited >= SERVICE_WAIT_NOTICE_S:  # nothing moves without `rlfleet replay`
-            notice = (
-                f"no batch from the replay service for {waited:.0f} s: is `rlfleet replay "
-                "--redis URL --run NAME` running for this run?"
-            )
+        notice = waiting_notice(waited)  # nothing moves without `rlfleet replay`
         metrics = {
             "learner/loss": float(np.mean(self._losses)) if self._losses else None,
             "learner/q_mean": float(np.mean(self._q_means)) if self._q_means else None,

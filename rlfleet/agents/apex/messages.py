@@ -18,11 +18,6 @@ from rlfleet.envs.spec import EnvSpec
 from rlfleet.transport.codec import Message
 
 EXPERIENCE_KIND = "experience"
-#: The replay service's queues (:mod:`rlfleet.agents.apex.service_messages`): sampled batches to
-#: the learner; priority updates and the learner's demands back.
-BATCH_KIND = "replay_batch"
-PRIORITIES_KIND = "priorities"
-DEMAND_KIND = "replay_demand"
 #: Transition fields of every experience message (besides ``priority``).
 TRANSITION_FIELDS = ("obs", "action", "reward", "discount", "next_obs")
 #: DQfD's 1-step target fields, sent when its 1-step loss is on.

@@ -11,15 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from rlfleet.agents.apex.config import ApexConfig
-from rlfleet.agents.apex.messages import (
-    BATCH_KIND,
-    DEMAND_KIND,
-    EXPERIENCE_KIND,
-    PRIORITIES_KIND,
-    message_check,
-    message_schema,
-)
-from rlfleet.agents.spec import AgentSpec, ServiceSpec, lazy
+from rlfleet.agents.apex.messages import EXPERIENCE_KIND, message_check, message_schema
+from rlfleet.agents.common.service_spec import replay_service_spec
+from rlfleet.agents.spec import AgentSpec, lazy
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.errors import ConfigError
 
@@ -73,20 +67,8 @@ def _prepare_demos(config: Any) -> None:
     d.demos = str(path)
 
 
-def _make_service(config: Any, env: EnvSpec, seed: int, ends: Any, service_id: str) -> Any:
-    from rlfleet.agents.apex.service import ReplayService
-
-    return ReplayService(config, env, seed, ends, service_id=service_id)
-
-
-REPLAY_SERVICE = ServiceSpec(
-    role="replay",
-    batch_kind=BATCH_KIND,
-    update_kinds=(PRIORITIES_KIND, DEMAND_KIND),
-    make_service=_make_service,
-    make_remote_store=lazy("rlfleet.agents.apex.remote_store:RemoteStore"),
-    check=lazy("rlfleet.agents.apex.service:check_service_config"),
-    describe=lazy("rlfleet.agents.apex.service:describe"),
+REPLAY_SERVICE = replay_service_spec(
+    "rlfleet.agents.apex.service:ReplayService", "rlfleet.agents.apex.remote_store:RemoteStore"
 )
 
 SPEC = AgentSpec(

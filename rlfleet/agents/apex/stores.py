@@ -13,7 +13,6 @@ Neither is thread-safe: the learner holds its lock around every call, as for a b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from rlfleet.agents.apex.mixed import (
     sample_mixed,
     update_mixed_priorities,
 )
+from rlfleet.agents.common.replay_store import Drawn
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.errors import ConfigError
 from rlfleet.replay import FieldSpec, FrameStackSpec, PrioritizedReplay, UniformReplay
@@ -43,15 +43,6 @@ __all__ = [
 
 #: Fields that mark demonstration items; agent rows get these constants.
 DEMO_MARKS = {"is_demo": False, "imitate": False, "episode": -1}
-
-
-@dataclass
-class Drawn:
-    """One training batch: numpy fields, importance weights, and what priority updates need."""
-
-    fields: dict[str, np.ndarray]
-    weights: np.ndarray
-    token: Any
 
 
 def agent_fields(

@@ -19,25 +19,26 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.agents.common.replay_store import build_replay
 from rlfleet.agents.common.sections import check_choice
 from rlfleet.config import field
 from rlfleet.errors import ConfigError
-from rlfleet.replay import (
-    FieldSpec,
-    PrioritizedReplay,
-    SamplesPerInsertLimiter,
-    UniformReplay,
-    load_kernels,
-)
+from rlfleet.replay import FieldSpec, SamplesPerInsertLimiter, load_kernels
 from rlfleet.transport.codec import Message
 from rlfleet.transport.ports import Inbox
 
 __all__ = [
+    "InsertHook",
     "ReplayFeed",
     "ReplaySection",
     "build_limiter",
+    "normalised_weights",
     "transition_fields",
 ]
+
+#: ``on_insert(messages, policy_versions)``: how many experience messages went into the replay
+#: and the sum of the policy versions that produced them (the learner's version-lag meter).
+InsertHook = Callable[[int, int], None]
 
 
 @dataclass
@@ -125,6 +126,16 @@ def build_limiter(
     )
 
 
+def normalised_weights(weights: np.ndarray, weight_norm: str) -> np.ndarray:
+    """Importance weights as the learner uses them: as sampled (``"buffer"``: the replay
+    normalised them by the buffer's max weight) or divided by the batch's max (``"batch"``)."""
+    weights = np.asarray(weights, np.float32)
+    if weight_norm == "batch":
+        # w_i is proportional to p_i^-beta: dividing by the batch max is exact
+        weights = weights / weights.max()
+    return weights
+
+
 class ReplayFeed:
     """A local replay with its limiter and the learner's two data threads:
 
@@ -154,16 +165,7 @@ class ReplayFeed:
         self.fields = tuple(fields)
         self._unloaded_kernels: dict[str, FieldSpec] | None = dict(fields)  # see insert_once
         self.prioritized = replay.kind == "prioritized"
-        if self.prioritized:
-            self.replay: Any = PrioritizedReplay(
-                replay.capacity,
-                dict(fields),
-                alpha=replay.alpha,
-                priority_eps=replay.priority_eps,
-                seed=seed,
-            )
-        else:
-            self.replay = UniformReplay(replay.capacity, dict(fields), seed=seed)
+        self.replay: Any = build_replay(replay, fields, seed)
         self.batch_size = batch_size
         self.push_size = push_size
         self.limiter = build_limiter(replay, batch_size, largest_push)
@@ -177,20 +179,25 @@ class ReplayFeed:
         with self.lock:
             return len(self.replay)
 
+    def notice(self) -> str | None:
+        """Nothing to say on the progress line: a local replay never waits on another role."""
+        return None
+
     def loops(
         self,
         inbox: Inbox,
         put: Callable[[Any], Any],
         beta: Callable[[], float],
-        on_insert: Callable[[int], None],
+        on_insert: InsertHook,
     ) -> dict[str, Callable[[], None]]:
-        """The data-thread bodies (each called repeatedly by the learner shell)."""
+        """The data-thread bodies (each called repeatedly by the learner shell); ``on_insert``
+        hears of every inserted message."""
         return {
             "insert": lambda: self.insert_once(inbox, on_insert),
             "prefetch": lambda: self.prefetch_once(put, beta()),
         }
 
-    def insert_once(self, inbox: Inbox, on_insert: Callable[[int], None]) -> None:
+    def insert_once(self, inbox: Inbox, on_insert: InsertHook) -> None:
         if self._unloaded_kernels is not None:
             # the first call: idle until the actors' first push, so load the replay's compiled
             # kernels now rather than on the first insert, between that push and the first update
@@ -201,7 +208,7 @@ class ReplayFeed:
         for message in inbox.pull(timeout=0.1, max_messages=1):
             self.insert(message, on_insert)
 
-    def insert(self, message: Message, on_insert: Callable[[int], None] | None = None) -> None:
+    def insert(self, message: Message, on_insert: InsertHook | None = None) -> None:
         """Add one message's transitions (a message without the fields is counted, dropped)."""
         arrays = message.arrays
         try:
@@ -217,7 +224,7 @@ class ReplayFeed:
             self.counters.inserted += n
             self.counters.env_steps += int(message.meta.get("env_steps", 0))
         if on_insert is not None:
-            on_insert(int(message.meta.get("policy_version", 0)))
+            on_insert(1, int(message.meta.get("policy_version", 0)))
         self.limiter.record_insert(n)
 
     def draw(self, beta: float) -> tuple[Any, dict[str, np.ndarray], np.ndarray] | None:
@@ -229,10 +236,7 @@ class ReplayFeed:
             s = self.replay.sample(b, beta)
             self.counters.sampled += b
         self.limiter.record_sample(b)
-        weights = np.asarray(s.weights, np.float32)
-        if self.section.weight_norm == "batch":
-            # w_i is proportional to p_i^-beta: dividing by the batch max is exact
-            weights = weights / weights.max()
+        weights = normalised_weights(s.weights, self.section.weight_norm)
         return (s.indices, s.generations), s.fields, weights
 
     def prefetch_once(self, put: Callable[[Any], Any], beta: float) -> None:

@@ -231,9 +231,9 @@ class TransportSection:
     keep_keys: bool = field(False, "Redis: keep the run's keys when the run ends.")
     replay_service: bool = field(
         False,
-        "Redis, Ape-X: a replay service (`rlfleet replay`, or a local role under `rlfleet "
-        "train`) keeps the prioritized store next to Redis and sends the learner only sampled "
-        "batches; priorities go back through Redis.",
+        "Redis, Ape-X family (Ape-X DQN, DQfD, Ape-X DPG): a replay service (`rlfleet replay`, "
+        "or a local role under `rlfleet train`) keeps the prioritized store next to Redis and "
+        "sends the learner only sampled batches; priorities go back through Redis.",
     )
     replay_batches: int = field(
         4, "Replay service: sampled batches kept ready in Redis for the learner.", ge=1

@@ -23,7 +23,6 @@ from rlfleet.agents.common.sections import (
     fill_sections,
 )
 from rlfleet.config import field
-from rlfleet.errors import ConfigError
 
 NOISE_PER = ("actor", "env")
 
@@ -117,8 +116,3 @@ class DPGConfig:
 
     def validate(self) -> None:
         self.replay.check_batch_size(self.learner.batch_size)
-        if self.transport.replay_service:
-            raise ConfigError(
-                "transport.replay_service = true is not available for run.algorithm = 'dpg' "
-                "(the replay lives in the learner); valid: false"
-            )

@@ -1,7 +1,10 @@
-"""The Ape-X DPG learner core: a local prioritized replay fed by the shared Ape-X data threads
-(:class:`~rlfleet.agents.common.prioritized.ReplayFeed`: insert with the actors' priorities,
-prefetch with importance weights) and the DDPG / TD3 update. Served by
+"""The Ape-X DPG learner core: a feed of prioritized batches and the DDPG / TD3 update. Served by
 :class:`~rlfleet.agents.common.learner.LearnerShell` (publication, checkpoints, reports).
+
+The feed is a local prioritized replay with the shared Ape-X data threads
+(:class:`~rlfleet.agents.common.prioritized.ReplayFeed`: insert with the actors' priorities,
+prefetch with importance weights), or, with a replay service (``transport.replay_service``),
+the batches the service sampled (:class:`~rlfleet.agents.common.remote_feed.RemoteFeed`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import numpy as np
 import torch
 
 from rlfleet.agents.common.learner import BatchQueue, CheckpointedCounters, LagMeter
-from rlfleet.agents.common.prioritized import ReplayFeed, transition_fields
+from rlfleet.agents.common.prioritized import ReplayFeed
+from rlfleet.agents.common.remote_feed import RemoteFeed
+from rlfleet.agents.dpg.messages import largest_push, replay_fields
 from rlfleet.agents.dpg.network import build_network
 from rlfleet.agents.dpg.update import DPGUpdate
 from rlfleet.envs.spec import EnvSpec
@@ -51,26 +56,29 @@ def build_update(config: Any, env: EnvSpec, seed: int) -> DPGUpdate:
 class DPGLearner:
     """State and data threads of one Ape-X DPG learner (a :class:`LearnerCore`)."""
 
-    def __init__(self, config: Any, env: EnvSpec, seed: int) -> None:
+    def __init__(self, config: Any, env: EnvSpec, seed: int, store: Any = None) -> None:
+        """``store``: where batches come from instead of a local replay (the replay
+        service's :class:`~rlfleet.agents.common.remote_store.RemoteStore`)."""
         self.config = config
         torch.manual_seed(seed)
         self.update = build_update(config, env, seed)
         self.modules = {"online": self.update.net, "target": self.update.target_net}
         self.optimizer = self.update.optimizer
         self.counters = DPGCounters()
-        fields = transition_fields(
-            env.obs_shape, env.obs_dtype, action_shape=(env.action_dim,), action_dtype=np.float32
-        )
-        push = config.actor.push_size
-        self.feed = ReplayFeed(
-            config.replay,
-            fields,
-            seed,
-            self.counters,
-            batch_size=config.learner.batch_size,
-            push_size=push,
-            largest_push=push + config.env.envs_per_actor * config.algo.n_step,
-        )
+        self.feed: ReplayFeed | RemoteFeed
+        if store is not None:
+            self.feed = RemoteFeed(store, self.counters, weight_norm=config.replay.weight_norm)
+        else:
+            push = config.actor.push_size
+            self.feed = ReplayFeed(
+                config.replay,
+                replay_fields(env),
+                seed,
+                self.counters,
+                batch_size=config.learner.batch_size,
+                push_size=push,
+                largest_push=largest_push(config),
+            )
         self.lock = self.feed.lock
         self.batches = BatchQueue(config.learner.prefetch_batches)
         self.lag = LagMeter()
@@ -82,8 +90,8 @@ class DPGLearner:
     def loops(self, inbox: Inbox | None) -> dict[str, Callable[[], None]]:
         return self.feed.loops(inbox, self.batches.put, self.beta, self._inserted)
 
-    def _inserted(self, policy_version: int) -> None:
-        self.lag.add(np.array([self.counters.version - policy_version]))
+    def _inserted(self, messages: int, policy_versions: int) -> None:
+        self.lag.add_total(self.counters.version * messages - policy_versions, messages)
 
     def beta(self) -> float:
         return self.config.replay.beta(self.counters.updates)
@@ -127,7 +135,7 @@ class DPGLearner:
         return {
             "metrics": metrics,
             "progress": {"replay": size},
-            "notice": None,
+            "notice": self.feed.notice(),
             "rejected": self.feed.rejected,
             "version_lag": lag,
         }

@@ -4,7 +4,7 @@ their initial priorities.
 A ``dpg_experience`` message carries ``obs, action, reward, discount, next_obs, priority``, one
 row per transition, with ``actor``, ``policy_version`` and ``env_steps`` in its metadata. Both
 transports check it against :func:`message_schema`, then :func:`message_check`'s values, before
-the learner sees it.
+the learner (or the replay service) sees it. A replay stores its rows as :func:`replay_fields`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from rlfleet.agents.common.prioritized import transition_fields
 from rlfleet.envs.spec import EnvSpec
+from rlfleet.replay import FieldSpec
 from rlfleet.transport.codec import Message
 
 EXPERIENCE_KIND = "dpg_experience"
@@ -32,6 +34,18 @@ def message_schema(config: Any, env: EnvSpec) -> dict[str, tuple[str, tuple[int,
         "discount": scalar,
         "priority": scalar,
     }
+
+
+def replay_fields(env: EnvSpec) -> dict[str, FieldSpec]:
+    """Replay fields of an Ape-X DPG transition: Box actions as float32 vectors."""
+    return transition_fields(
+        env.obs_shape, env.obs_dtype, action_shape=(env.action_dim,), action_dtype=np.float32
+    )
+
+
+def largest_push(config: Any) -> int:
+    """The most transitions one actor message holds (its limiter's no-deadlock margin)."""
+    return config.actor.push_size + config.env.envs_per_actor * config.algo.n_step
 
 
 def _finite(array: np.ndarray) -> bool:

@@ -1,12 +1,14 @@
 """Ape-X DPG (Horgan et al. 2018) as an agent spec: the Ape-X fleet (prioritized replay with
 actor-computed initial priorities, n-step returns, per-actor exploration noise) with a DDPG
-learner and TD3's changes. Bounded ``Box`` actions and 1-D observations. Heavy modules are
-imported inside the factories, so this module imports no torch."""
+learner and TD3's changes. Bounded ``Box`` actions and 1-D observations. The replay may live in
+the family's replay service (``transport.replay_service``, :mod:`rlfleet.agents.dpg.service`).
+Heavy modules are imported inside the factories, so this module imports no torch."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rlfleet.agents.common.service_spec import replay_service_spec
 from rlfleet.agents.dpg.config import DPGConfig
 from rlfleet.agents.dpg.messages import EXPERIENCE_KIND, message_check, message_schema
 from rlfleet.agents.spec import AgentSpec, lazy
@@ -29,6 +31,12 @@ def check_env(config: Any, env: EnvSpec) -> None:
         )
 
 
+def _learner(config: Any, env: EnvSpec, seed: int, ends: Any) -> Any:
+    from rlfleet.agents.dpg.learner import DPGLearner
+
+    return DPGLearner(config, env, seed, store=ends.store)
+
+
 SPEC = AgentSpec(
     name="dpg",
     title="Ape-X DPG",
@@ -36,11 +44,14 @@ SPEC = AgentSpec(
     message_kind=EXPERIENCE_KIND,
     make_network=lazy("rlfleet.agents.dpg.network:build_network"),
     make_acting=lazy("rlfleet.agents.dpg.acting:make_acting"),
-    make_learner=lazy("rlfleet.agents.dpg.learner:DPGLearner", 3),
+    make_learner=_learner,
     message_schema=message_schema,
     message_check=message_check,
     check_env=check_env,
     action_kinds=("continuous",),
     make_eval_policy=_eval_policy,
+    service=replay_service_spec(
+        "rlfleet.agents.dpg.service:ReplayService", "rlfleet.agents.dpg.service:RemoteStore"
+    ),
     preload=("rlfleet.agents.dpg.acting", "rlfleet.agents.dpg.learner"),
 )

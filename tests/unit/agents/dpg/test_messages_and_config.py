@@ -1,5 +1,5 @@
 """Ape-X DPG messages are checked for values (finite priorities, actions within the Box) and
-the config refuses what the agent cannot do."""
+the config refuses what the agent cannot do (a replay snapshot with the replay service)."""
 
 from __future__ import annotations
 
@@ -52,11 +52,18 @@ def test_bad_values_are_named(check, changes, reason):
     assert reason in check(_message(**changes))
 
 
-def test_config_refuses_bad_keys_and_the_replay_service():
+def test_config_refuses_bad_keys_and_replay_snapshots_with_the_replay_service():
+    from rlfleet.agents.registry import spec_of
+    from rlfleet.fleet.prepare import check_service
+
     with pytest.raises(ConfigError, match="noise_per 'x' is unknown; valid: actor, env"):
         build_config("dpg-pendulum", ["actor.noise_per=x"])
-    with pytest.raises(ConfigError, match="replay_service"):
-        build_config("dpg-pendulum", ["transport.kind=redis", "transport.replay_service=true"])
+    service = ["transport.kind=redis", "transport.replay_service=true"]
+    config = build_config("dpg-pendulum", service)
+    check_service(config, spec_of(config))  # Ape-X DPG has the family's replay service
+    snapshots = build_config("dpg-pendulum", [*service, "run.snapshot_replay=true"])
+    with pytest.raises(ConfigError, match="snapshot_replay = true cannot be combined"):
+        check_service(snapshots, spec_of(snapshots))
 
 
 def test_a_discrete_env_is_refused_naming_the_algorithms_that_can():
