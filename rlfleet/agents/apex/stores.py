@@ -3,7 +3,7 @@
 A store hides how many replays there are and where demonstrations live, so the learner's
 threads only ``add`` actor batches, ``draw`` a training batch and ``update`` its priorities:
 
-* :class:`SingleStore` -- Ape-X DQN; with DQfD the demonstrations sit in the replay's reserved
+* :func:`single_store` -- Ape-X DQN (a :class:`~rlfleet.agents.common.replay_store.ReplayStore`); with DQfD the demonstrations sit in the replay's reserved
   region (never evicted, their own priority bonus) and agent items get ``is_demo = False``.
 * :class:`MixedStore` -- Ape-X DQfD: a separate expert replay; every batch holds exactly
   ``expert_batch_split(batch_size, expert_fraction)`` items of each (agent rows first).
@@ -26,18 +26,18 @@ from rlfleet.agents.apex.mixed import (
     sample_mixed,
     update_mixed_priorities,
 )
-from rlfleet.agents.common.replay_store import Drawn
+from rlfleet.agents.common.replay_store import Drawn, ReplayStore
 from rlfleet.envs.spec import EnvSpec
 from rlfleet.errors import ConfigError
-from rlfleet.replay import FieldSpec, FrameStackSpec, PrioritizedReplay, UniformReplay
+from rlfleet.replay import FieldSpec, FrameStackSpec, PrioritizedReplay
 from rlfleet.replay.demos import Demonstrations, demo_fields, load_demos
 
 __all__ = [
     "Drawn",
     "MixedStore",
-    "SingleStore",
     "agent_fields",
     "build_store",
+    "single_store",
     "load_run_demos",
 ]
 
@@ -90,74 +90,37 @@ def _demo_transitions(
     return {k: v for k, v in items.items() if k in fields}
 
 
-class SingleStore:
-    """One replay; with DQfD, demonstrations fill its reserved region first."""
-
-    def __init__(
-        self, config: ApexConfig, fields: dict[str, Any], seed: int, demos: Demonstrations | None
-    ) -> None:
-        r = config.replay
-        self.prioritized = r.kind == "prioritized"
-        self.marks: dict[str, Any] = {}
-        reserved = 0
-        if demos is not None:
-            # demonstrations and agent items share one layout; agent rows are marked not-demo
-            fields = {
-                **fields,
-                **{
-                    k: v
-                    for k, v in demo_fields(demos.obs_shape, demos.obs_dtype).items()
-                    if k in DEMO_MARKS
-                },
-            }
-            self.marks = dict(DEMO_MARKS)
-            reserved = demos.num_steps
-            if reserved >= r.capacity:
-                raise ConfigError(
-                    f"replay.capacity {r.capacity} must exceed the {reserved} demonstration steps"
-                )
-        if self.prioritized:
-            self.replay: Any = PrioritizedReplay(
-                r.capacity,
-                fields,
-                alpha=r.alpha,
-                priority_eps=r.priority_eps,
-                reserved=reserved,
-                seed=seed,
-                reserved_priority_eps=config.dqfd.demo_priority_eps if demos is not None else None,
-            )
-        else:
-            self.replay = UniformReplay(r.capacity, fields, reserved=reserved, seed=seed)
-        if demos is not None:
-            self.replay.add_reserved(_demo_transitions(config, demos, fields))
-
-    def __len__(self) -> int:
-        return len(self.replay)
-
-    @property
-    def num_demos(self) -> int:
-        return self.replay.num_reserved
-
-    def add(self, batch: dict[str, np.ndarray], priorities: np.ndarray) -> None:
-        n = len(priorities)
-        for name, value in self.marks.items():
-            batch[name] = np.full(n, value, dtype=self.replay.fields[name].dtype)
-        self.replay.add(batch, priorities if self.prioritized else None)
-
-    def draw(self, batch_size: int, beta: float) -> Drawn:
-        s = self.replay.sample(batch_size, beta)
-        return Drawn(s.fields, np.asarray(s.weights, np.float32), (s.indices, s.generations))
-
-    def update(self, token: Any, abs_td: np.ndarray) -> None:
-        if self.prioritized:
-            indices, generations = token
-            self.replay.update_priorities(indices, abs_td, generations)
-
-    def save(self, path: Path) -> None:
-        self.replay.save(path)
-
-    def load(self, path: Path) -> None:
-        self.replay = type(self.replay).load(path)
+def single_store(
+    config: ApexConfig, fields: dict[str, Any], seed: int, demos: Demonstrations | None
+) -> ReplayStore:
+    """One replay; with DQfD, demonstrations fill its reserved region first and agent rows are
+    marked not-demo (:data:`DEMO_MARKS`)."""
+    r = config.replay
+    if demos is None:
+        return ReplayStore(r, fields, seed)
+    # demonstrations and agent items share one layout; agent rows are marked not-demo
+    fields = {
+        **fields,
+        **{
+            k: v
+            for k, v in demo_fields(demos.obs_shape, demos.obs_dtype).items()
+            if k in DEMO_MARKS
+        },
+    }
+    if demos.num_steps >= r.capacity:
+        raise ConfigError(
+            f"replay.capacity {r.capacity} must exceed the {demos.num_steps} demonstration steps"
+        )
+    store = ReplayStore(
+        r,
+        fields,
+        seed,
+        reserved=demos.num_steps,
+        reserved_priority_eps=config.dqfd.demo_priority_eps,
+        marks=DEMO_MARKS,
+    )
+    store.replay.add_reserved(_demo_transitions(config, demos, fields))
+    return store
 
 
 class MixedStore:
@@ -221,12 +184,12 @@ class MixedStore:
         self.expert = PrioritizedReplay.load(Path(path) / "expert")
 
 
-def build_store(config: ApexConfig, env: EnvSpec, seed: int) -> SingleStore | MixedStore:
+def build_store(config: ApexConfig, env: EnvSpec, seed: int) -> ReplayStore | MixedStore:
     """The store a run's config asks for, demonstrations loaded and validated."""
     fields = agent_fields(config, env.obs_shape, env.obs_dtype)
     if not config.dqfd.enabled:
-        return SingleStore(config, fields, seed, None)
+        return single_store(config, fields, seed, None)
     demos = load_run_demos(config, env.obs_shape, env.obs_dtype, env.num_actions)
     if config.dqfd.mode == "apex-dqfd":
         return MixedStore(config, fields, seed, demos)
-    return SingleStore(config, fields, seed, demos)
+    return single_store(config, fields, seed, demos)

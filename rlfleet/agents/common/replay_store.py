@@ -34,34 +34,61 @@ class Drawn:
 
 
 def build_replay(
-    section: ReplaySection, fields: Mapping[str, FieldSpec], seed: int
+    section: ReplaySection,
+    fields: Mapping[str, FieldSpec],
+    seed: int,
+    *,
+    reserved: int = 0,
+    reserved_priority_eps: float | None = None,
 ) -> PrioritizedReplay | UniformReplay:
-    """The replay ``section.kind`` names, holding ``fields``."""
+    """The replay ``section.kind`` names, holding ``fields``, with ``reserved`` slots that are
+    never evicted (DQfD's demonstrations) at their own priority bonus."""
     if section.kind == "prioritized":
         return PrioritizedReplay(
             section.capacity,
             dict(fields),
             alpha=section.alpha,
             priority_eps=section.priority_eps,
+            reserved=reserved,
             seed=seed,
+            reserved_priority_eps=reserved_priority_eps,
         )
-    return UniformReplay(section.capacity, dict(fields), seed=seed)
+    return UniformReplay(section.capacity, dict(fields), reserved=reserved, seed=seed)
 
 
 class ReplayStore:
     """A single replay (prioritized or uniform) as a store; its token is
-    ``(indices, generations)``, and it holds no demonstrations (``num_demos`` is 0)."""
+    ``(indices, generations)``. Items in its reserved region are demonstrations
+    (``num_demos``); ``marks`` are constant fields every added batch gets (DQfD marks agent rows
+    not-demo), the rest of ``build_replay``'s keywords as there."""
 
-    num_demos = 0
-
-    def __init__(self, section: ReplaySection, fields: Mapping[str, FieldSpec], seed: int) -> None:
-        self.replay = build_replay(section, fields, seed)
+    def __init__(
+        self,
+        section: ReplaySection,
+        fields: Mapping[str, FieldSpec],
+        seed: int,
+        *,
+        reserved: int = 0,
+        reserved_priority_eps: float | None = None,
+        marks: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.replay = build_replay(
+            section, fields, seed, reserved=reserved, reserved_priority_eps=reserved_priority_eps
+        )
         self.prioritized = section.kind == "prioritized"
+        self.marks = dict(marks or {})
+
+    @property
+    def num_demos(self) -> int:
+        return self.replay.num_reserved
 
     def __len__(self) -> int:
         return len(self.replay)
 
     def add(self, batch: dict[str, np.ndarray], priorities: np.ndarray) -> None:
+        n = len(priorities)
+        for name, value in self.marks.items():
+            batch[name] = np.full(n, value, dtype=self.replay.fields[name].dtype)
         self.replay.add(batch, priorities if self.prioritized else None)
 
     def draw(self, batch_size: int, beta: float) -> Drawn:

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from rlfleet.agents.apex.learner import ApexLearner
-from rlfleet.agents.apex.stores import MixedStore, SingleStore, agent_fields
+from rlfleet.agents.apex.stores import MixedStore, agent_fields
+from rlfleet.agents.common.replay_store import ReplayStore
 from rlfleet.cli.main import main
 from rlfleet.cli.presets import build_config
 from rlfleet.envs.demonstrators import mountain_car_pump
@@ -87,7 +88,7 @@ def test_dqfd_keeps_demonstrations_in_the_reserved_region(demo_file):
     config = config_for("dqfd", demo_file)
     learner, env = make_learner(config)
     store = learner.store
-    assert isinstance(store, SingleStore) and store.num_demos == demos.num_steps
+    assert isinstance(store, ReplayStore) and store.num_demos == demos.num_steps
     # agents' data must carry the 1-step target for DQfD's J_DQ term
     assert {"reward_1", "discount_1", "next_obs_1"} <= set(learner.fields)
     for i in range(10):  # far more agent items than the ring holds: FIFO eviction
